@@ -1,0 +1,1 @@
+//! Flux dialect (placeholder: being written).

@@ -1,0 +1,1 @@
+//! InfluxQL dialect (placeholder: being written).

@@ -1,0 +1,2 @@
+//! Secrets (tokens, passwords): a type that never prints.
+pub use secrecy::{ExposeSecret, SecretString};
