@@ -1,1 +1,211 @@
-pub mod placeholder {}
+//! Layered configuration: built-in defaults, then one TOML file, then environment
+//! variables `HOSTSCOPE_<SECTION>__<KEY>` (e.g. `HOSTSCOPE_INFLUX__URL`).
+//!
+//! One file can hold every program's sections; each program deserializes the sections
+//! it needs into its own struct through [`load`]. Keys no program knows are errors, and
+//! so is every key of a section this program reads that its struct does not know: all
+//! of them are reported at once, each with its full dotted path.
+
+mod duration;
+pub mod influx;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+pub use duration::HumanDuration;
+pub use influx::{InfluxConfig, InfluxSettings, VersionSetting};
+
+/// Where the programs look for their file when `--config` is not given.
+pub const DEFAULT_PATH: &str = "/etc/hostscope/hostscope.toml";
+
+/// Prefix of the environment variables that override file keys.
+pub const ENV_PREFIX: &str = "HOSTSCOPE";
+
+/// Every top-level section any hostscope program reads. A program ignores the
+/// sections of the others, and refuses any section not in this list.
+pub const KNOWN_SECTIONS: &[&str] = &["influx", "collector", "analyzer", "web", "smtp", "log"];
+
+/// One problem in the configuration, with the dotted key it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.key, self.message)
+        }
+    }
+}
+
+/// Every problem found, so a user fixes them all in one go.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConfigErrors {
+    pub source: String,
+    pub issues: Vec<ConfigIssue>,
+}
+
+impl ConfigErrors {
+    pub fn new(source: impl Into<String>) -> Self {
+        ConfigErrors {
+            source: source.into(),
+            issues: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.issues.push(ConfigIssue {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.issues.is_empty()
+    }
+
+    /// `Ok(value)` when nothing was reported.
+    pub fn into_result<T>(self, value: T) -> Result<T, ConfigErrors> {
+        if self.issues.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.issues.len();
+        write!(
+            f,
+            "{} error{} in the configuration ({}):",
+            n,
+            if n == 1 { "" } else { "s" },
+            self.source
+        )?;
+        for issue in &self.issues {
+            write!(f, "\n  {issue}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Where the configuration comes from.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// The TOML file. `None` means [`DEFAULT_PATH`], which may be absent; a path given
+    /// explicitly must exist.
+    pub file: Option<PathBuf>,
+    /// Environment variables to apply; `None` reads the process environment.
+    pub env: Option<Vec<(String, String)>>,
+}
+
+impl Sources {
+    pub fn file(path: impl Into<PathBuf>) -> Self {
+        Sources {
+            file: Some(path.into()),
+            env: None,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match &self.file {
+            Some(p) => p.display().to_string(),
+            None => format!("{DEFAULT_PATH} (default)"),
+        }
+    }
+}
+
+/// Load `T` from the layered sources. `T` lists the sections this program reads
+/// (each `#[serde(default)]`); sections of other programs are skipped, anything else
+/// unknown is reported with its full key.
+pub fn load<T: DeserializeOwned>(sources: &Sources) -> Result<T, ConfigErrors> {
+    let mut errors = ConfigErrors::new(sources.describe());
+    let mut builder = config::Config::builder();
+    match &sources.file {
+        Some(path) => {
+            if !path.is_file() {
+                errors.push("", format!("cannot read {}: no such file", path.display()));
+                return Err(errors);
+            }
+            builder = builder.add_source(config::File::from(path.as_path()).format(config::FileFormat::Toml));
+        }
+        None => {
+            builder = builder.add_source(
+                config::File::from(Path::new(DEFAULT_PATH))
+                    .format(config::FileFormat::Toml)
+                    .required(false),
+            );
+        }
+    }
+    let env: Vec<(String, String)> = match &sources.env {
+        Some(v) => v.clone(),
+        None => std::env::vars().collect(),
+    };
+    // Only `HOSTSCOPE_<SECTION>__<KEY>` overrides keys; other HOSTSCOPE_* variables
+    // (HOSTSCOPE_ADMIN_PASSWORD for the quickstart, say) are not config keys.
+    let overrides: config::Map<String, String> = env
+        .into_iter()
+        .filter(|(k, _)| {
+            k.strip_prefix(ENV_PREFIX)
+                .and_then(|rest| rest.strip_prefix('_'))
+                .is_some_and(|rest| rest.contains("__"))
+        })
+        .collect();
+    builder = builder.add_source(
+        config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("_")
+            .separator("__")
+            .try_parsing(true)
+            .source(Some(overrides)),
+    );
+    let merged = match builder.build() {
+        Ok(c) => c,
+        Err(e) => {
+            errors.push("", e.to_string());
+            return Err(errors);
+        }
+    };
+
+    let mut unknown = Vec::new();
+    let mut on_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+    let ignored = serde_ignored::Deserializer::new(merged, &mut on_unknown);
+    let result: Result<T, _> = serde_path_to_error::deserialize(ignored);
+    // serde_ignored names a whole section this program does not read by the section's
+    // name alone (`web`); a dotted path is a key inside a section it does read.
+    unknown.sort();
+    for key in unknown {
+        if key.contains('.') || !KNOWN_SECTIONS.contains(&key.as_str()) {
+            errors.push(key, "unknown key");
+        }
+    }
+    match result {
+        Ok(value) => errors.into_result(value),
+        Err(e) => {
+            let path = e.path().to_string();
+            let key = if path == "." { String::new() } else { path };
+            errors.push(key, clean_serde_message(&e.into_inner().to_string()));
+            Err(errors)
+        }
+    }
+}
+
+/// `config`'s messages repeat the key and origin we already print; keep the reason.
+fn clean_serde_message(msg: &str) -> String {
+    let msg = msg.split(" for key `").next().unwrap_or(msg);
+    msg.split(" in ").next().unwrap_or(msg).trim().to_owned()
+}
+
+/// The default for string keys whose default is "unset".
+pub(crate) fn is_blank(s: &Option<String>) -> bool {
+    s.as_deref().is_none_or(|s| s.trim().is_empty())
+}
