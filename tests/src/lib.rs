@@ -1,1 +1,31 @@
+//! Test harness: real servers on free loopback ports with temporary directories,
+//! stopped on drop. A missing server binary is a test failure that says how to
+//! install it, never a skip.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod influxd;
+
+use std::net::TcpListener;
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("cannot bind 127.0.0.1:0 to find a free port")
+}
+
+/// Panics, naming the package, when `program` is not on PATH.
+pub fn require_program(program: &str, install_hint: &str) -> std::path::PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path).chain(["/usr/bin".into(), "/usr/sbin".into()]) {
+        let candidate = dir.join(program);
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!(
+        "`{program}` is not installed, and this integration test needs the real thing. \
+         Install it with `{install_hint}`, or run ./scripts/test, which installs what the tests need."
+    );
+}

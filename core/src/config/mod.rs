@@ -66,6 +66,17 @@ impl ConfigErrors {
         });
     }
 
+    /// Keep the issues of a section's own validation; its value when it had none.
+    pub fn absorb<T>(&mut self, result: Result<T, ConfigErrors>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.issues.extend(e.issues);
+                None
+            }
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.issues.is_empty()
     }

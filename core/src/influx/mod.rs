@@ -4,8 +4,12 @@
 //! - [`flux`]: renders the model to Flux and parses InfluxDB 2's annotated CSV.
 //! - [`influxql`]: renders the model to InfluxQL and parses the `/query` JSON.
 
+mod client;
+mod error;
 pub mod flux;
 pub mod influxql;
 pub mod query;
 
 pub use query::{Aggregate, Every, LastQuery, QueryError, Series, SeriesQuery, TagValuesQuery, TimeRange};
+pub use client::{Client, RejectedLine, ServerVersion, WriteFailure, WriteReport};
+pub use error::InfluxError;
