@@ -8,6 +8,7 @@
 //!
 //! Only `influx` does network I/O; `config` reads its one file. Everything else is pure.
 
+pub mod app;
 pub mod config;
 pub mod influx;
 pub mod lineproto;
