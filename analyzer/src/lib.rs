@@ -44,7 +44,11 @@ impl ProgramConfig for FileConfig {
     fn validate(&self) -> Result<Settings, ConfigErrors> {
         let mut errors = ConfigErrors::new("configuration");
         let influx = errors.absorb(self.influx.validate());
-        let interval = self.analyzer.interval.unwrap_or(HumanDuration::from_secs(30)).get();
+        let interval = self
+            .analyzer
+            .interval
+            .unwrap_or(HumanDuration::from_secs(30))
+            .get();
         if interval < Duration::from_secs(1) {
             errors.push("analyzer.interval", "must be at least 1s");
         }
@@ -52,7 +56,11 @@ impl ProgramConfig for FileConfig {
             Some(influx) if errors.is_empty() => Ok(Settings {
                 influx,
                 interval,
-                state_dir: self.analyzer.state_dir.clone().unwrap_or_else(|| PathBuf::from("/var/lib/hostscope")),
+                state_dir: self
+                    .analyzer
+                    .state_dir
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("/var/lib/hostscope")),
             }),
             _ => Err(errors),
         }

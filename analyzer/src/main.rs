@@ -2,8 +2,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use hostscope_core::app;
 use hostscope_analyzer::FileConfig;
+use hostscope_core::app;
 
 /// Watches the stored metrics, raises alerts and sends reports.
 #[derive(Parser)]

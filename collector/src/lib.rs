@@ -47,20 +47,32 @@ impl ProgramConfig for FileConfig {
     fn validate(&self) -> Result<Settings, ConfigErrors> {
         let mut errors = ConfigErrors::new("configuration");
         let influx = errors.absorb(self.influx.validate());
-        let interval = self.collector.interval.unwrap_or(HumanDuration::from_secs(10)).get();
+        let interval = self
+            .collector
+            .interval
+            .unwrap_or(HumanDuration::from_secs(10))
+            .get();
         if interval < Duration::from_secs(1) {
             errors.push("collector.interval", "must be at least 1s");
         }
         for (k, v) in &self.collector.tags {
-            if k.is_empty() || v.is_empty() || k.contains(['\n', '\r']) || v.contains(['\n', '\r']) {
-                errors.push(format!("collector.tags.{k}"), "tag keys and values must be non-empty single-line text");
+            if k.is_empty() || v.is_empty() || k.contains(['\n', '\r']) || v.contains(['\n', '\r'])
+            {
+                errors.push(
+                    format!("collector.tags.{k}"),
+                    "tag keys and values must be non-empty single-line text",
+                );
             }
         }
         match influx {
             Some(influx) if errors.is_empty() => Ok(Settings {
                 influx,
                 interval,
-                hostname: self.collector.hostname.clone().filter(|h| !h.trim().is_empty()),
+                hostname: self
+                    .collector
+                    .hostname
+                    .clone()
+                    .filter(|h| !h.trim().is_empty()),
                 tags: self.collector.tags.clone(),
             }),
             _ => Err(errors),

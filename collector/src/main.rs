@@ -2,8 +2,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use hostscope_core::app;
 use hostscope_collector::FileConfig;
+use hostscope_core::app;
 
 /// Gathers this server's metrics and writes them to InfluxDB.
 #[derive(Parser)]

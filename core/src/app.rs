@@ -22,8 +22,16 @@ pub trait ProgramConfig: DeserializeOwned {
 /// Load the layered configuration (`--config PATH`, else the default path, then the
 /// environment) and validate it.
 pub fn load<C: ProgramConfig>(path: Option<PathBuf>) -> Result<C::Settings, ConfigErrors> {
-    let sources = Sources { file: path, env: None };
-    config::load::<C>(&sources)?.validate()
+    let sources = Sources {
+        file: path,
+        env: None,
+    };
+    let (raw, mut errors) = config::load_partial::<C>(&sources);
+    let settings = raw.and_then(|raw| errors.absorb(raw.validate()));
+    match settings {
+        Some(s) if errors.is_empty() => Ok(s),
+        _ => Err(errors),
+    }
 }
 
 /// `check-config`: print the verdict; 0 when valid, 2 with every error otherwise.
@@ -90,7 +98,10 @@ where
         }
     };
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(error) => {
             tracing::error!(message = "cannot start the async runtime", %error);

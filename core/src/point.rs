@@ -72,11 +72,17 @@ pub enum PointError {
     EmptyKey { what: &'static str, name: String },
     #[error("{what} {name:?} contains a newline or carriage return")]
     Newline { what: &'static str, name: String },
+    #[error("{what} {name:?} has a backslash at its end or before a comma, space, `=` or `\"`, which line protocol cannot carry faithfully")]
+    UnencodableBackslash { what: &'static str, name: String },
+    #[error("measurement {name:?} starts with `#`, which InfluxDB reads as a comment")]
+    CommentMeasurement { name: String },
     #[error("{what} `{name}` is reserved by InfluxDB")]
     ReservedKey { what: &'static str, name: String },
     #[error("field `{field}` is {value}; only finite floats can be stored")]
     NonFiniteFloat { field: String, value: f64 },
-    #[error("string field `{field}` is {len} bytes, over InfluxDB's limit of {MAX_STRING_FIELD_LEN}")]
+    #[error(
+        "string field `{field}` is {len} bytes, over InfluxDB's limit of {MAX_STRING_FIELD_LEN}"
+    )]
     StringTooLong { field: String, len: usize },
 }
 
@@ -169,12 +175,23 @@ impl PointBuilder {
         self
     }
 
+    /// Set the timestamp unless one is set already.
+    pub fn timestamp_if_absent(mut self, nanos: i64) -> Self {
+        self.timestamp.get_or_insert(nanos);
+        self
+    }
+
     /// Validate and build.
     pub fn build(mut self) -> Result<Point, PointError> {
         if self.measurement.is_empty() {
             return Err(PointError::EmptyMeasurement);
         }
         check_text("measurement", &self.measurement)?;
+        if self.measurement.starts_with('#') {
+            return Err(PointError::CommentMeasurement {
+                name: self.measurement,
+            });
+        }
         self.tags.retain(|_, v| !v.is_empty());
         for (k, v) in &self.tags {
             check_key("tag key", k)?;
@@ -228,9 +245,25 @@ fn check_key(what: &'static str, key: &str) -> Result<(), PointError> {
     check_text(what, key)
 }
 
+/// Names and tag values: single-line, and no backslash that InfluxDB 1.x would read
+/// differently from what was meant. 1.x keeps every backslash literally except in
+/// `\,`, `\ `, `\=` (and `\"` in measurements and field keys), where it drops it; so a
+/// backslash before one of those, or at the very end (where it would escape the
+/// separator), has no encoding that reads back the same. Refusing it here keeps the
+/// encoder exact and infallible.
 fn check_text(what: &'static str, s: &str) -> Result<(), PointError> {
     if s.contains(['\n', '\r']) {
         return Err(PointError::Newline {
+            what,
+            name: s.to_owned(),
+        });
+    }
+    let bytes = s.as_bytes();
+    let bad_backslash = bytes.iter().enumerate().any(|(i, b)| {
+        *b == b'\\' && matches!(bytes.get(i + 1), None | Some(b',' | b' ' | b'=' | b'"'))
+    });
+    if bad_backslash {
+        return Err(PointError::UnencodableBackslash {
             what,
             name: s.to_owned(),
         });
@@ -260,7 +293,10 @@ mod tests {
     #[test]
     fn builder_validation() {
         check(Point::builder("m").field("f", 1.0), Ok(()));
-        check(Point::builder("").field("f", 1.0), Err("measurement name is empty"));
+        check(
+            Point::builder("").field("f", 1.0),
+            Err("measurement name is empty"),
+        );
         check(
             Point::builder("m"),
             Err("point `m` has no fields; InfluxDB needs at least one"),
@@ -294,6 +330,23 @@ mod tests {
             Err("measurement \"m\\r\" contains a newline or carriage return"),
         );
         check(
+            Point::builder("m").tag("path", r"C:\dir").field("f", 1i64),
+            Ok(()),
+        );
+        for bad in [r"trailing\", r"a\ b", r"a\,b", r"a\=b", r#"a\"b"#] {
+            let want = format!(
+                "tag value {bad:?} has a backslash at its end or before a comma, space, `=` or `\"`, which line protocol cannot carry faithfully"
+            );
+            check(
+                Point::builder("m").tag("t", bad).field("f", 1i64),
+                Err(&want),
+            );
+        }
+        check(
+            Point::builder("#m").field("f", 1i64),
+            Err("measurement \"#m\" starts with `#`, which InfluxDB reads as a comment"),
+        );
+        check(
             Point::builder("m").field("time", 1i64),
             Err("field key `time` is reserved by InfluxDB"),
         );
@@ -305,7 +358,12 @@ mod tests {
 
     #[test]
     fn empty_tag_values_are_dropped() {
-        let p = Point::builder("m").tag("a", "").tag("b", "x").field("f", 1u64).build().unwrap();
+        let p = Point::builder("m")
+            .tag("a", "")
+            .tag("b", "x")
+            .field("f", 1u64)
+            .build()
+            .unwrap();
         assert_eq!(p.tags().len(), 1);
         assert_eq!(p.tag("b"), Some("x"));
     }

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use hostscope_core::config::VersionSetting;
 use hostscope_core::influx::{
-    Aggregate, Client, Every, InfluxError, LastQuery, Series, SeriesQuery, ServerVersion, TagValuesQuery, TimeRange,
+    Aggregate, Client, Every, InfluxError, LastQuery, Series, SeriesQuery, ServerVersion,
+    TagValuesQuery, TimeRange,
 };
 use hostscope_core::lineproto::Precision;
 use hostscope_core::Point;
@@ -34,7 +35,10 @@ fn series_query(measurement: &str, field: &str, tags: &[(&str, &str)]) -> Series
     SeriesQuery {
         measurement: measurement.into(),
         field: field.into(),
-        tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        tags: tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         range: range_all(),
         every: None,
         aggregate: None,
@@ -102,7 +106,12 @@ async fn ten_thousand_points_round_trip_exactly() {
     assert_eq!(got.len(), SERIES);
     for series in &got {
         assert_eq!(series.points.len(), 1);
-        assert_eq!(series.points[0].1, Some(PER_SERIES as f64), "{:?}", series.tags);
+        assert_eq!(
+            series.points[0].1,
+            Some(PER_SERIES as f64),
+            "{:?}",
+            series.tags
+        );
     }
 
     // Hosts that reported.
@@ -130,9 +139,18 @@ async fn ten_thousand_points_round_trip_exactly() {
         .unwrap();
     assert_eq!(last.len(), SERIES);
     for series in &last {
-        let s: usize = series.tags["host"].trim_start_matches("host-").parse().unwrap();
+        let s: usize = series.tags["host"]
+            .trim_start_matches("host-")
+            .parse()
+            .unwrap();
         assert_eq!(series.tags["cpu"], "cpu-total");
-        assert_eq!(series.points, vec![(T0_MS + (PER_SERIES as i64 - 1) * STEP_MS, Some(value(s, PER_SERIES - 1)))]);
+        assert_eq!(
+            series.points,
+            vec![(
+                T0_MS + (PER_SERIES as i64 - 1) * STEP_MS,
+                Some(value(s, PER_SERIES - 1))
+            )]
+        );
     }
 }
 
@@ -167,7 +185,10 @@ async fn aggregates_match_values_computed_in_the_test() {
         assert_eq!(*t, window_t(w));
         let want = windows[w].iter().sum::<f64>() / WINDOW as f64;
         let got = v.unwrap();
-        assert!((got - want).abs() <= 1e-9 * want.abs().max(1.0), "mean window {w}: {got} vs {want}");
+        assert!(
+            (got - want).abs() <= 1e-9 * want.abs().max(1.0),
+            "mean window {w}: {got} vs {want}"
+        );
     }
 
     let max = run(Aggregate::Max, "usage_user").await;
@@ -189,7 +210,11 @@ async fn aggregates_match_values_computed_in_the_test() {
 
     // ticks grows by 7 per 10 s point: 70 per 100 s window, 0.7/s.
     let rate = run(Aggregate::Rate, "ticks").await;
-    assert_eq!(rate.len(), windows.len() - 1, "the first window has no predecessor");
+    assert_eq!(
+        rate.len(),
+        windows.len() - 1,
+        "the first window has no predecessor"
+    );
     for (t, v) in &rate {
         assert!((v.unwrap() - 0.7).abs() < 1e-12, "rate at {t}: {v:?}");
     }
@@ -219,14 +244,17 @@ async fn rate_is_never_negative() {
     q.aggregate = Some(Aggregate::Rate);
     let got = client.query_series(&q).await.unwrap();
     let rates: Vec<f64> = got[0].points.iter().filter_map(|p| p.1).collect();
-    assert_eq!(rates, vec![1.0, 1.0, 1.0, 1.0], "the reset between 120 and 5 is skipped");
+    assert_eq!(
+        rates,
+        vec![1.0, 1.0, 1.0, 1.0],
+        "the reset between 120 and 5 is skipped"
+    );
 }
 
 const HOSTILE: &[&str] = &[
     "it's",
     "say \"hi\"",
     r"back\slash",
-    r"trailing\",
     r"\'",
     "${x}",
     ") |> drop()",
@@ -281,15 +309,25 @@ async fn hostile_strings_are_stored_and_queried_as_data() {
     assert_eq!(hosts, want);
 
     for (i, h) in HOSTILE.iter().enumerate() {
-        let got = client.query_series(&series_query("cpu", "usage_user", &[("host", h)])).await.unwrap();
+        let got = client
+            .query_series(&series_query("cpu", "usage_user", &[("host", h)]))
+            .await
+            .unwrap();
         assert_eq!(
             got,
-            vec![Series { tags: BTreeMap::new(), points: vec![(T0_MS + i as i64 * STEP_MS, Some(i as f64))] }],
+            vec![Series {
+                tags: BTreeMap::new(),
+                points: vec![(T0_MS + i as i64 * STEP_MS, Some(i as f64))]
+            }],
             "host {h:?}"
         );
         let key = format!("k {h}");
         let got = client
-            .query_series(&series_query(&format!("m {h}"), &format!("f {h}"), &[(&key, h)]))
+            .query_series(&series_query(
+                &format!("m {h}"),
+                &format!("f {h}"),
+                &[(&key, h)],
+            ))
             .await
             .unwrap();
         assert_eq!(got.len(), 1, "measurement for {h:?}");
@@ -305,6 +343,20 @@ async fn hostile_strings_are_stored_and_queried_as_data() {
     assert_eq!(got[0].points[0].1, Some(HOSTILE.len() as f64));
 }
 
+/// What line protocol cannot carry is refused when the point is built, with a reason,
+/// rather than stored as something else.
+#[test]
+fn unencodable_names_are_refused_before_any_write() {
+    for bad in [r"trailing\", r"a\ b", r"a\,b"] {
+        let err = Point::builder("cpu")
+            .tag("host", bad)
+            .field("f", 1.0)
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("backslash"), "{bad}: {err}");
+    }
+}
+
 #[tokio::test]
 async fn newlines_in_query_parameters_are_refused_not_spliced() {
     let server = TestInflux::start();
@@ -317,7 +369,10 @@ async fn newlines_in_query_parameters_are_refused_not_spliced() {
         match client.query_series(&q).await {
             Err(InfluxError::Query(e)) => {
                 let text = e.to_string();
-                assert!(text.starts_with("invalid ") && text.contains("control character"), "{text}");
+                assert!(
+                    text.starts_with("invalid ") && text.contains("control character"),
+                    "{text}"
+                );
             }
             other => panic!("expected a refusal, got {other:?}"),
         }
@@ -339,13 +394,24 @@ disk,host=a used=4.5 4000000000
 disk,host=a used=5i 5000000000
 disk,host=a used=6.5 6000000000
 ";
-    let report = client.write_lines(batch, Precision::Nanoseconds).await.unwrap();
+    let report = client
+        .write_lines(batch, Precision::Nanoseconds)
+        .await
+        .unwrap();
     assert_eq!(report.written, 3, "{report:?}");
     let rejected: Vec<usize> = report.rejected.iter().map(|r| r.index).collect();
     assert_eq!(rejected, vec![1, 3]);
     assert_eq!(report.rejected[0].line, "disk,host=a used= 3000000000");
-    assert!(report.rejected[0].reason.contains("unable to parse"), "{:?}", report.rejected[0]);
-    assert!(report.rejected[1].reason.contains("field type conflict"), "{:?}", report.rejected[1]);
+    assert!(
+        report.rejected[0].reason.contains("unable to parse"),
+        "{:?}",
+        report.rejected[0]
+    );
+    assert!(
+        report.rejected[1].reason.contains("field type conflict"),
+        "{:?}",
+        report.rejected[1]
+    );
 
     let got = client
         .query_series(&SeriesQuery {
@@ -362,7 +428,12 @@ disk,host=a used=6.5 6000000000
 async fn a_missing_database_is_created_or_the_error_says_why() {
     let server = TestInflux::start_with(true);
     // With auth on and no user yet, InfluxDB 1.x lets anyone create the first admin.
-    server.influxql("", "CREATE USER admin WITH PASSWORD 'adm1n' WITH ALL PRIVILEGES").await;
+    server
+        .influxql(
+            "",
+            "CREATE USER admin WITH PASSWORD 'adm1n' WITH ALL PRIVILEGES",
+        )
+        .await;
     let admin_q = |q: &'static str| {
         let url = server.url();
         async move {
@@ -385,8 +456,14 @@ async fn a_missing_database_is_created_or_the_error_says_why() {
     s.password = Some(SecretString::from("r3ad"));
     let err = Client::new(s).unwrap().ensure_database().await.unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("\"fresh_db\"") && text.contains("admin"), "{text}");
-    assert!(!text.contains("r3ad"), "the password must not appear: {text}");
+    assert!(
+        text.contains("\"fresh_db\"") && text.contains("admin"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("r3ad"),
+        "the password must not appear: {text}"
+    );
 
     let mut s = server.settings("fresh_db");
     s.username = Some("admin".into());
@@ -430,4 +507,33 @@ async fn an_unreachable_server_is_a_transient_failure() {
     assert_eq!(failure.first_unwritten, 0);
     assert!(failure.error.is_transient(), "{}", failure.error);
     assert_eq!(failure.report.requests, 2);
+}
+
+/// InfluxDB 1.x reads `precision=us` as nanoseconds; the client must say `u`.
+#[tokio::test]
+async fn every_precision_lands_at_the_right_time() {
+    let server = TestInflux::start();
+    let client = server.client("precision").await;
+    let t_s = T0_MS / 1000;
+    for (i, (precision, ts)) in [
+        (Precision::Seconds, t_s),
+        (Precision::Milliseconds, t_s * 1000),
+        (Precision::Microseconds, t_s * 1_000_000),
+        (Precision::Nanoseconds, t_s * 1_000_000_000),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let line = format!("p,precision={precision} v={i} {ts}\n");
+        client.write_lines(&line, precision).await.unwrap();
+        let got = client
+            .query_series(&series_query(
+                "p",
+                "v",
+                &[("precision", &precision.to_string())],
+            ))
+            .await
+            .unwrap();
+        assert_eq!(got[0].points, vec![(T0_MS, Some(i as f64))], "{precision}");
+    }
 }

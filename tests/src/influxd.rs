@@ -87,7 +87,10 @@ impl TestInflux {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
                     self.child = None;
-                    return Err(format!("influxd exited with {status}; log:\n{}", self.log_tail()));
+                    return Err(format!(
+                        "influxd exited with {status}; log:\n{}",
+                        self.log_tail()
+                    ));
                 }
             }
             if ping(self.port) {
@@ -96,7 +99,10 @@ impl TestInflux {
             std::thread::sleep(Duration::from_millis(50));
         }
         self.kill();
-        Err(format!("influxd did not answer /ping within 30s; log:\n{}", self.log_tail()))
+        Err(format!(
+            "influxd did not answer /ping within 30s; log:\n{}",
+            self.log_tail()
+        ))
     }
 
     pub fn port(&self) -> u16 {
@@ -207,8 +213,7 @@ fn ping(port: u16) -> bool {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-    if s
-        .write_all(b"GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    if s.write_all(b"GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         .is_err()
     {
         return false;

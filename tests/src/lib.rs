@@ -3,6 +3,7 @@
 //! install it, never a skip.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod cli;
 pub mod influxd;
 
 use std::net::TcpListener;

@@ -42,7 +42,10 @@ impl ProgramConfig for FileConfig {
         let influx = errors.absorb(self.influx.validate());
         let listen_text = self.web.listen.as_deref().unwrap_or("127.0.0.1:8080");
         let listen = listen_text.parse::<SocketAddr>().map_err(|e| {
-            errors.push("web.listen", format!("{listen_text:?} is not an address like 127.0.0.1:8080: {e}"));
+            errors.push(
+                "web.listen",
+                format!("{listen_text:?} is not an address like 127.0.0.1:8080: {e}"),
+            );
         });
         match (influx, listen) {
             (Some(influx), Ok(listen)) if errors.is_empty() => Ok(Settings { influx, listen }),

@@ -136,7 +136,10 @@ impl InfluxConfig {
         let url_text = self.url.clone().unwrap_or_else(|| DEFAULT_URL.to_owned());
         let url = match Url::parse(&url_text) {
             Ok(u) if !matches!(u.scheme(), "http" | "https") => {
-                errors.push("influx.url", format!("{url_text:?} must start with http:// or https://"));
+                errors.push(
+                    "influx.url",
+                    format!("{url_text:?} must start with http:// or https://"),
+                );
                 None
             }
             Ok(u) if !u.username().is_empty() || u.password().is_some() => {
@@ -274,7 +277,8 @@ fn non_blank(s: &Option<String>) -> Option<String> {
 
 fn secret_set(s: &Option<SecretString>) -> bool {
     use secrecy::ExposeSecret;
-    s.as_ref().is_some_and(|s| !s.expose_secret().trim().is_empty())
+    s.as_ref()
+        .is_some_and(|s| !s.expose_secret().trim().is_empty())
 }
 
 #[cfg(test)]
@@ -294,14 +298,22 @@ mod tests {
         f.write_all(toml.as_bytes()).unwrap();
         let sources = Sources {
             file: Some(f.path().to_owned()),
-            env: Some(env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            env: Some(
+                env.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
         };
         let root: Root = load(&sources).map_err(|e| issues(&e))?;
         root.influx.validate().map_err(|e| issues(&e))
     }
 
     fn issues(e: &ConfigErrors) -> String {
-        e.issues.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("\n")
+        e.issues
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     fn check(toml: &str, env: &[(&str, &str)], expected_err: &str) {
@@ -369,7 +381,11 @@ timeout = "10s"
             &[],
             "influx.batch_max_points: invalid type: string \"many\", expected an integer",
         );
-        check("[influx]\nurl = \"ftp://x\"\n", &[], "influx.url: \"ftp://x\" must start with http:// or https://");
+        check(
+            "[influx]\nurl = \"ftp://x\"\n",
+            &[],
+            "influx.url: \"ftp://x\" must start with http:// or https://",
+        );
         check(
             "[influx]\nurl = \"http://u:p@host:8086\"\n",
             &[],
@@ -419,12 +435,20 @@ timeout = "10s"
         .unwrap();
         assert_eq!(s.url.as_str(), "http://b:2/");
         assert_eq!(s.timeout, Duration::from_secs(3));
-        check("", &[("HOSTSCOPE_INFLUX__URLL", "x")], "influx.urll: unknown key");
+        check(
+            "",
+            &[("HOSTSCOPE_INFLUX__URLL", "x")],
+            "influx.urll: unknown key",
+        );
     }
 
     #[test]
     fn secrets_never_print() {
-        let s = load_str("[influx]\nversion = 2\norg = \"o\"\ntoken = \"s3cr3t-token\"\n", &[]).unwrap();
+        let s = load_str(
+            "[influx]\nversion = 2\norg = \"o\"\ntoken = \"s3cr3t-token\"\n",
+            &[],
+        )
+        .unwrap();
         let shown = format!("{s:?}");
         assert!(!shown.contains("s3cr3t"), "{shown}");
     }
@@ -433,6 +457,9 @@ timeout = "10s"
     fn a_named_file_must_exist() {
         let sources = Sources::file("/nonexistent/hostscope.toml");
         let e = load::<Root>(&sources).unwrap_err();
-        assert_eq!(issues(&e), "cannot read /nonexistent/hostscope.toml: no such file");
+        assert_eq!(
+            issues(&e),
+            "cannot read /nonexistent/hostscope.toml: no such file"
+        );
     }
 }

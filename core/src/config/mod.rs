@@ -140,15 +140,25 @@ impl Sources {
 /// (each `#[serde(default)]`); sections of other programs are skipped, anything else
 /// unknown is reported with its full key.
 pub fn load<T: DeserializeOwned>(sources: &Sources) -> Result<T, ConfigErrors> {
+    match load_partial(sources) {
+        (Some(value), errors) => errors.into_result(value),
+        (None, errors) => Err(errors),
+    }
+}
+
+/// Like [`load`], but also returns the value deserialized with every wrongly typed key
+/// taken out (as if unset), so a caller can validate it and report those errors too.
+pub fn load_partial<T: DeserializeOwned>(sources: &Sources) -> (Option<T>, ConfigErrors) {
     let mut errors = ConfigErrors::new(sources.describe());
     let mut builder = config::Config::builder();
     match &sources.file {
         Some(path) => {
             if !path.is_file() {
                 errors.push("", format!("cannot read {}: no such file", path.display()));
-                return Err(errors);
+                return (None, errors);
             }
-            builder = builder.add_source(config::File::from(path.as_path()).format(config::FileFormat::Toml));
+            builder = builder
+                .add_source(config::File::from(path.as_path()).format(config::FileFormat::Toml));
         }
         None => {
             builder = builder.add_source(
@@ -179,35 +189,64 @@ pub fn load<T: DeserializeOwned>(sources: &Sources) -> Result<T, ConfigErrors> {
             .try_parsing(true)
             .source(Some(overrides)),
     );
-    let merged = match builder.build() {
-        Ok(c) => c,
-        Err(e) => {
-            errors.push("", e.to_string());
-            return Err(errors);
+    // serde stops at the first wrongly typed value. To report every error, take that
+    // key out (as if unset) and deserialize again, collecting unknown keys each pass.
+    let mut unknown = std::collections::BTreeSet::new();
+    let mut blanked: Vec<String> = Vec::new();
+    let mut type_errors: Vec<(String, String)> = Vec::new();
+    let value = loop {
+        let mut b = builder.clone();
+        for key in &blanked {
+            b = match b.set_override(
+                key.as_str(),
+                config::Value::new(None, config::ValueKind::Nil),
+            ) {
+                Ok(b) => b,
+                Err(e) => {
+                    errors.push(key.clone(), e.to_string());
+                    return (None, errors);
+                }
+            };
+        }
+        let merged = match b.build() {
+            Ok(c) => c,
+            Err(e) => {
+                errors.push("", e.to_string());
+                return (None, errors);
+            }
+        };
+        let mut on_unknown = |path: serde_ignored::Path<'_>| {
+            unknown.insert(path.to_string());
+        };
+        let ignored = serde_ignored::Deserializer::new(merged, &mut on_unknown);
+        match serde_path_to_error::deserialize::<_, T>(ignored) {
+            Ok(value) => break Some(value),
+            Err(e) => {
+                let path = e.path().to_string();
+                let key = if path == "." { String::new() } else { path };
+                let message = clean_serde_message(&e.into_inner().to_string());
+                let repeated = blanked.contains(&key);
+                if !repeated {
+                    type_errors.push((key.clone(), message));
+                }
+                if repeated || key.is_empty() || blanked.len() >= 32 {
+                    break None;
+                }
+                blanked.push(key);
+            }
         }
     };
-
-    let mut unknown = Vec::new();
-    let mut on_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
-    let ignored = serde_ignored::Deserializer::new(merged, &mut on_unknown);
-    let result: Result<T, _> = serde_path_to_error::deserialize(ignored);
     // serde_ignored names a whole section this program does not read by the section's
     // name alone (`web`); a dotted path is a key inside a section it does read.
-    unknown.sort();
     for key in unknown {
         if key.contains('.') || !KNOWN_SECTIONS.contains(&key.as_str()) {
             errors.push(key, "unknown key");
         }
     }
-    match result {
-        Ok(value) => errors.into_result(value),
-        Err(e) => {
-            let path = e.path().to_string();
-            let key = if path == "." { String::new() } else { path };
-            errors.push(key, clean_serde_message(&e.into_inner().to_string()));
-            Err(errors)
-        }
+    for (key, message) in type_errors {
+        errors.push(key, message);
     }
+    (value, errors)
 }
 
 /// `config`'s messages repeat the key and origin we already print; keep the reason.

@@ -141,11 +141,14 @@ impl Client {
     }
 
     fn url(&self, path: &str) -> Result<Url, InfluxError> {
-        self.inner.base.join(path).map_err(|e| InfluxError::Request {
-            method: "URL",
-            url: format!("{}{}", self.inner.base, path),
-            reason: e.to_string(),
-        })
+        self.inner
+            .base
+            .join(path)
+            .map_err(|e| InfluxError::Request {
+                method: "URL",
+                url: format!("{}{}", self.inner.base, path),
+                reason: e.to_string(),
+            })
     }
 
     /// The server's API version: configured, or asked once with `GET /ping`.
@@ -195,10 +198,12 @@ impl Client {
                 .ok()
                 .and_then(|v| v.get("version")?.as_str().map(str::to_owned))
         };
-        let text = header.or_else(from_body).ok_or_else(|| InfluxError::Version {
-            url: url.to_string(),
-            reason: "the /ping answer has no X-Influxdb-Version header".into(),
-        })?;
+        let text = header
+            .or_else(from_body)
+            .ok_or_else(|| InfluxError::Version {
+                url: url.to_string(),
+                reason: "the /ping answer has no X-Influxdb-Version header".into(),
+            })?;
         ServerVersion::from_header(&text).ok_or_else(|| InfluxError::Version {
             url: url.to_string(),
             reason: format!("unknown version {text:?}; set influx.version"),
@@ -250,12 +255,29 @@ impl Client {
                 Ok((status, hint, body)) => {
                     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
                         let message = influxql::parse_error_body(status.as_u16(), &body);
-                        (true, hint, InfluxError::Api { method, url: url.to_string(), status: status.as_u16(), message })
+                        (
+                            true,
+                            hint,
+                            InfluxError::Api {
+                                method,
+                                url: url.to_string(),
+                                status: status.as_u16(),
+                                message,
+                            },
+                        )
                     } else {
                         return Ok(Reply { status, body });
                     }
                 }
-                Err(reason) => (true, None, InfluxError::Request { method, url: url.to_string(), reason }),
+                Err(reason) => (
+                    true,
+                    None,
+                    InfluxError::Request {
+                        method,
+                        url: url.to_string(),
+                        reason,
+                    },
+                ),
             };
             if !retry || attempt >= max_retries {
                 return Err(failure);
@@ -318,7 +340,13 @@ impl Client {
         }
         let mut requests = 0;
         let reply = self
-            .execute("POST", &url, version, || self.inner.http.post(url.clone()).form(&form), &mut requests)
+            .execute(
+                "POST",
+                &url,
+                version,
+                || self.inner.http.post(url.clone()).form(&form),
+                &mut requests,
+            )
             .await?;
         if !reply.status.is_success() {
             return Err(InfluxError::Api {
@@ -449,10 +477,13 @@ impl Client {
             lineproto::encode(p, Precision::Nanoseconds, &mut buf);
             ends.push(buf.len());
         }
-        self.write_encoded(&buf, &ends, Precision::Nanoseconds).await
+        self.write_encoded(&buf, &ends, Precision::Nanoseconds)
+            .await
     }
 
     /// Write line protocol as given, one point per line (blank lines are skipped).
+    /// A string field holding a raw newline spans lines and would be split here: send
+    /// such points through [`Client::write_points`].
     ///
     /// Lines go out in batches bounded by `batch_max_points` and `batch_max_bytes`.
     /// A batch the server refuses as a whole for its content (400, 413, 422) is split
@@ -461,7 +492,11 @@ impl Client {
     /// line. (1.x writes the good lines of a batch itself and answers `partial write`;
     /// re-sending them is harmless, as a point with the same series and time replaces
     /// itself.)
-    pub async fn write_lines(&self, text: &str, precision: Precision) -> Result<WriteReport, WriteFailure> {
+    pub async fn write_lines(
+        &self,
+        text: &str,
+        precision: Precision,
+    ) -> Result<WriteReport, WriteFailure> {
         let mut buf = Vec::with_capacity(text.len() + 1);
         let mut ends = Vec::new();
         for line in text.split('\n') {
@@ -477,15 +512,32 @@ impl Client {
     }
 
     /// `buf` holds lines ending in `\n`; `ends[i]` is the end offset of line `i`.
-    async fn write_encoded(&self, buf: &[u8], ends: &[usize], precision: Precision) -> Result<WriteReport, WriteFailure> {
+    async fn write_encoded(
+        &self,
+        buf: &[u8],
+        ends: &[usize],
+        precision: Precision,
+    ) -> Result<WriteReport, WriteFailure> {
         let mut report = WriteReport::default();
         let version = match self.version().await {
             Ok(v) => v,
-            Err(error) => return Err(WriteFailure { error, first_unwritten: 0, report }),
+            Err(error) => {
+                return Err(WriteFailure {
+                    error,
+                    first_unwritten: 0,
+                    report,
+                })
+            }
         };
         let url = match self.write_url(version, precision) {
             Ok(u) => u,
-            Err(error) => return Err(WriteFailure { error, first_unwritten: 0, report }),
+            Err(error) => {
+                return Err(WriteFailure {
+                    error,
+                    first_unwritten: 0,
+                    report,
+                })
+            }
         };
         let start_of = |i: usize| if i == 0 { 0 } else { ends[i - 1] };
         let s = &self.inner.settings;
@@ -494,7 +546,10 @@ impl Client {
         let mut a = 0;
         while a < ends.len() {
             let mut b = a + 1;
-            while b < ends.len() && b - a < s.batch_max_points && ends[b] - start_of(a) <= s.batch_max_bytes {
+            while b < ends.len()
+                && b - a < s.batch_max_points
+                && ends[b] - start_of(a) <= s.batch_max_bytes
+            {
                 b += 1;
             }
             batches.push((a, b));
@@ -505,9 +560,18 @@ impl Client {
         let mut stack = batches;
         while let Some((a, b)) = stack.pop() {
             let body = &buf[start_of(a)..ends[b - 1]];
-            let reply = match self.send_write(&url, version, body, &mut report.requests).await {
+            let reply = match self
+                .send_write(&url, version, body, &mut report.requests)
+                .await
+            {
                 Ok(r) => r,
-                Err(error) => return Err(WriteFailure { error, first_unwritten: a, report }),
+                Err(error) => {
+                    return Err(WriteFailure {
+                        error,
+                        first_unwritten: a,
+                        report,
+                    })
+                }
             };
             if reply.status.is_success() {
                 report.written += b - a;
@@ -515,7 +579,9 @@ impl Client {
             }
             let status = reply.status.as_u16();
             let reason = match version {
-                ServerVersion::V2 => flux::parse_error_body(status, &String::from_utf8_lossy(&reply.body)),
+                ServerVersion::V2 => {
+                    flux::parse_error_body(status, &String::from_utf8_lossy(&reply.body))
+                }
                 _ => influxql::parse_error_body(status, &reply.body),
             };
             let content_refused = matches!(status, 400 | 413 | 422);
@@ -525,12 +591,26 @@ impl Client {
                 stack.push((mid, b));
                 stack.push((a, mid));
             } else if content_refused {
-                let line = String::from_utf8_lossy(&body[..body.len().saturating_sub(1)]).into_owned();
+                let line =
+                    String::from_utf8_lossy(&body[..body.len().saturating_sub(1)]).into_owned();
                 warn!(message = "InfluxDB refused a line", line = %truncate(&line, 300), %reason);
-                report.rejected.push(RejectedLine { index: a, line, reason });
+                report.rejected.push(RejectedLine {
+                    index: a,
+                    line,
+                    reason,
+                });
             } else {
-                let error = InfluxError::Api { method: "POST", url: url.to_string(), status, message: reason };
-                return Err(WriteFailure { error, first_unwritten: a, report });
+                let error = InfluxError::Api {
+                    method: "POST",
+                    url: url.to_string(),
+                    status,
+                    message: reason,
+                };
+                return Err(WriteFailure {
+                    error,
+                    first_unwritten: a,
+                    report,
+                });
             }
         }
         Ok(report)
@@ -547,7 +627,8 @@ impl Client {
                 if let Some(rp) = &s.retention_policy {
                     q.append_pair("rp", rp);
                 }
-                q.append_pair("precision", precision.as_str());
+                // 1.x spells microseconds `u` and silently reads `us` as nanoseconds.
+                q.append_pair("precision", precision.as_v1_str());
             }
             ServerVersion::V2 | ServerVersion::V3 => {
                 url = self.url("api/v2/write")?;
@@ -562,9 +643,19 @@ impl Client {
         Ok(url)
     }
 
-    async fn send_write(&self, url: &Url, version: ServerVersion, body: &[u8], requests: &mut usize) -> Result<Reply, InfluxError> {
+    async fn send_write(
+        &self,
+        url: &Url,
+        version: ServerVersion,
+        body: &[u8],
+        requests: &mut usize,
+    ) -> Result<Reply, InfluxError> {
         let gzip = self.inner.settings.gzip;
-        let payload = if gzip { gzip_bytes(body) } else { body.to_vec() };
+        let payload = if gzip {
+            gzip_bytes(body)
+        } else {
+            body.to_vec()
+        };
         self.execute(
             "POST",
             url,
@@ -589,7 +680,10 @@ impl Client {
 }
 
 fn gzip_bytes(body: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4 + 64), flate2::Compression::fast());
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4 + 64),
+        flate2::Compression::fast(),
+    );
     // Writing into a Vec cannot fail.
     let _ = enc.write_all(body);
     enc.finish().unwrap_or_default()
@@ -670,7 +764,9 @@ mod tests {
         let body = b"cpu,host=a usage=1 1\n".repeat(100);
         let z = gzip_bytes(&body);
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&z[..]).read_to_end(&mut out).unwrap();
+        flate2::read::GzDecoder::new(&z[..])
+            .read_to_end(&mut out)
+            .unwrap();
         assert_eq!(out, body);
     }
 }

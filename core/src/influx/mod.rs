@@ -10,6 +10,8 @@ pub mod flux;
 pub mod influxql;
 pub mod query;
 
-pub use query::{Aggregate, Every, LastQuery, QueryError, Series, SeriesQuery, TagValuesQuery, TimeRange};
 pub use client::{Client, RejectedLine, ServerVersion, WriteFailure, WriteReport};
 pub use error::InfluxError;
+pub use query::{
+    Aggregate, Every, LastQuery, QueryError, Series, SeriesQuery, TagValuesQuery, TimeRange,
+};

@@ -177,7 +177,10 @@ impl SeriesQuery {
         }
         if let Some(Aggregate::Percentile(p)) = self.aggregate {
             if !(p > 0.0 && p <= 100.0) {
-                return Err(QueryError::invalid("agg", format!("percentile {p} is not in (0, 100]")));
+                return Err(QueryError::invalid(
+                    "agg",
+                    format!("percentile {p} is not in (0, 100]"),
+                ));
             }
         }
         Ok(())
@@ -315,7 +318,10 @@ mod tests {
             measurement: "cpu".into(),
             field: "usage\nuser".into(),
             tags: BTreeMap::new(),
-            range: TimeRange { start_ms: 0, end_ms: 1 },
+            range: TimeRange {
+                start_ms: 0,
+                end_ms: 1,
+            },
             every: None,
             aggregate: None,
             group_by: vec![],
@@ -327,7 +333,12 @@ mod tests {
     #[test]
     fn every_needs_whole_millis() {
         assert!(Every::from_duration(Duration::from_micros(1500)).is_err());
-        assert_eq!(Every::from_duration(Duration::from_secs(10)).unwrap().to_string(), "10000ms");
+        assert_eq!(
+            Every::from_duration(Duration::from_secs(10))
+                .unwrap()
+                .to_string(),
+            "10000ms"
+        );
         assert!(Every::from_millis(0).is_err());
     }
 }
