@@ -769,4 +769,93 @@ mod tests {
             .unwrap();
         assert_eq!(out, body);
     }
+
+    /// A loopback responder answering each connection with the next canned reply
+    /// (and `Connection: close`). A real `influxd` cannot be made to answer 429 or
+    /// 503 on demand, so the retry policy is checked against this stand-in; every
+    /// other client path is tested against a real server (tests/integration).
+    async fn canned(replies: Vec<&'static str>) -> (String, tokio::task::JoinHandle<usize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let mut served = 0;
+            for reply in replies {
+                let (mut sock, _) = listener.accept().await.unwrap();
+                let mut buf = vec![0u8; 65536];
+                // Read the head and body (small in these tests) before answering.
+                let _ = tokio::time::timeout(Duration::from_millis(200), sock.read(&mut buf)).await;
+                sock.write_all(reply.as_bytes()).await.unwrap();
+                let _ = sock.shutdown().await;
+                served += 1;
+            }
+            served
+        });
+        (url, task)
+    }
+
+    fn client_for(url: &str, max_retries: u32) -> Client {
+        let mut s = InfluxSettings::new(url.parse().unwrap(), VersionSetting::V1);
+        s.retry_backoff = Duration::from_millis(10);
+        s.max_retries = max_retries;
+        s.gzip = false;
+        Client::new(s).unwrap()
+    }
+
+    const NO_CONTENT: &str = "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n";
+
+    #[tokio::test]
+    async fn retries_5xx_and_429_honouring_retry_after() {
+        let (url, server) = canned(vec![
+            "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            NO_CONTENT,
+        ])
+        .await;
+        let client = client_for(&url, 4);
+        let started = std::time::Instant::now();
+        let report = client
+            .write_lines("m f=1 1\n", Precision::Nanoseconds)
+            .await
+            .unwrap();
+        assert_eq!(report.written, 1);
+        assert_eq!(report.requests, 3);
+        assert!(
+            started.elapsed() >= Duration::from_secs(1),
+            "Retry-After: 1 was honoured"
+        );
+        assert_eq!(server.await.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn gives_up_after_max_retries_and_says_where() {
+        let reply = "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: 17\r\nConnection: close\r\n\r\n{\"error\":\"boom!\"}";
+        let (url, server) = canned(vec![reply, reply, reply]).await;
+        let client = client_for(&url, 2);
+        let failure = client
+            .write_lines("m f=1 1\nm f=2 2\n", Precision::Nanoseconds)
+            .await
+            .unwrap_err();
+        assert_eq!(failure.first_unwritten, 0);
+        assert_eq!(failure.report.requests, 3);
+        assert!(failure.error.is_transient());
+        let text = failure.error.to_string();
+        assert!(text.contains("500") && text.contains("boom!"), "{text}");
+        assert_eq!(server.await.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn client_errors_are_not_retried() {
+        let reply = "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: 32\r\nConnection: close\r\n\r\n{\"error\":\"authorization failed\"}";
+        let (url, server) = canned(vec![reply]).await;
+        let client = client_for(&url, 5);
+        let failure = client
+            .write_lines("m f=1 1\n", Precision::Nanoseconds)
+            .await
+            .unwrap_err();
+        assert_eq!(failure.report.requests, 1);
+        assert!(!failure.error.is_transient());
+        assert!(failure.error.to_string().contains("authorization failed"));
+        assert_eq!(server.await.unwrap(), 1);
+    }
 }
