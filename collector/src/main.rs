@@ -1,9 +1,11 @@
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use hostscope_collector::FileConfig;
+use hostscope_collector::{Collector, FileConfig};
 use hostscope_core::app;
+use hostscope_core::lineproto::{self, Precision};
 
 /// Gathers this server's metrics and writes them to InfluxDB.
 #[derive(Parser)]
@@ -12,6 +14,10 @@ struct Cli {
     /// Configuration file [default: /etc/hostscope/hostscope.toml]
     #[arg(long, value_name = "PATH", global = true)]
     config: Option<PathBuf>,
+    /// Gather one cycle (two samples a second apart), print it as line protocol on
+    /// stdout, write nothing, and exit, like `telegraf --test`.
+    #[arg(long)]
+    once: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -26,6 +32,38 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::CheckConfig) => app::check_config::<FileConfig>(cli.config),
+        None if cli.once => once(cli.config),
         None => app::serve::<FileConfig, _, _, _>(cli.config, hostscope_collector::run),
     }
+}
+
+fn once(config: Option<PathBuf>) -> ExitCode {
+    let settings = match app::load::<FileConfig>(config) {
+        Ok(s) => s,
+        Err(errors) => {
+            app::report_config_errors(&errors);
+            return ExitCode::from(app::EXIT_CONFIG);
+        }
+    };
+    app::init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(error) => {
+            tracing::error!(message = "cannot start the async runtime", %error);
+            return ExitCode::FAILURE;
+        }
+    };
+    let points = match Collector::new(settings) {
+        Ok(collector) => runtime.block_on(collector.once()),
+        Err(error) => {
+            tracing::error!(message = "cannot set up the inputs", error = %format!("{error:#}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut buf = Vec::with_capacity(points.len() * 160);
+    lineproto::encode_all(&points, Precision::Nanoseconds, &mut buf);
+    if std::io::stdout().write_all(&buf).is_err() {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
 }
