@@ -2,4 +2,5 @@
 //! real servers it needs (see `hostscope_tests`); none is skipped when one is missing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod collector;
 mod influx;
