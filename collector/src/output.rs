@@ -126,6 +126,7 @@ impl Output {
                     warn!(message = "cannot reach or prepare InfluxDB; keeping points", %error);
                     OutputStats::add(&self.stats.write_errors, 1);
                     self.after_failure();
+                    self.publish_levels();
                     return false;
                 }
             }
@@ -292,4 +293,81 @@ pub async fn run(mut output: Output, mut rx: mpsc::UnboundedReceiver<Vec<Point>>
         output.flush().await;
     }
     output.close().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hostscope_core::config::{InfluxSettings, VersionSetting};
+
+    fn points(n: usize) -> Vec<Point> {
+        (0..n)
+            .map(|i| {
+                Point::builder("cpu")
+                    .tag("cpu", "cpu-total")
+                    .field("usage_user", i as f64)
+                    .timestamp(1_000_000_000 * (i as i64 + 1))
+                    .build()
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    /// A client of a port nothing listens on: every request is refused at once.
+    fn unreachable() -> Client {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut s = InfluxSettings::new(format!("http://127.0.0.1:{port}").parse().unwrap(), VersionSetting::V1);
+        s.max_retries = 0;
+        Client::new(s).unwrap()
+    }
+
+    fn settings(dir: Option<&std::path::Path>, buffer: usize) -> OutputSettings {
+        OutputSettings {
+            buffer_max_points: buffer,
+            spool_dir: dir.map(|d| d.join("spool")),
+            spool_max_bytes: 1 << 20,
+            shutdown_flush: Duration::from_secs(2),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_clean_shutdown_spools_what_it_could_not_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Arc::new(OutputStats::default());
+        let mut out = Output::new(unreachable(), settings(Some(dir.path()), 100), stats.clone()).unwrap();
+        out.accept(points(7));
+        assert!(!out.flush().await);
+        out.close().await;
+        assert_eq!(stats.spooled.load(Ordering::Relaxed), 7);
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 0);
+        let spool = Spool::open(&dir.path().join("spool"), 1 << 20).unwrap();
+        assert_eq!(spool.read_oldest().unwrap().unwrap().0, points(7));
+    }
+
+    #[tokio::test]
+    async fn without_a_spool_the_oldest_are_dropped_and_counted() {
+        let stats = Arc::new(OutputStats::default());
+        let mut out = Output::new(unreachable(), settings(None, 5), stats.clone()).unwrap();
+        out.accept(points(3));
+        out.accept(points(4));
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 2);
+        assert_eq!(stats.buffered.load(Ordering::Relaxed), 5);
+        out.close().await;
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 7);
+    }
+
+    #[tokio::test]
+    async fn past_the_memory_bound_a_failed_flush_spills() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Arc::new(OutputStats::default());
+        let mut out = Output::new(unreachable(), settings(Some(dir.path()), 4), stats.clone()).unwrap();
+        out.accept(points(3));
+        out.flush().await;
+        assert_eq!(stats.spooled.load(Ordering::Relaxed), 0, "under the bound: stays in memory");
+        out.accept(points(3));
+        out.flush().await;
+        assert_eq!(stats.spooled.load(Ordering::Relaxed), 6);
+        assert_eq!(stats.buffered.load(Ordering::Relaxed), 0);
+        assert_eq!(stats.spool_points.load(Ordering::Relaxed), 6);
+    }
 }

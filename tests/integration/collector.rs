@@ -17,22 +17,6 @@ fn settings(dir: &Path, toml: &str) -> hostscope_collector::Settings {
     app::load::<FileConfig>(Some(path)).unwrap_or_else(|e| panic!("{e}"))
 }
 
-async fn run_for(collector: Collector, cycles_wanted: u64, interval: Duration) -> (u64, tokio::task::JoinHandle<u64>) {
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(async move {
-        let stats = collector
-            .run(async {
-                let _ = stop_rx.await;
-            })
-            .await
-            .unwrap();
-        stats.cycles
-    });
-    tokio::time::sleep(interval * cycles_wanted as u32).await;
-    let _ = stop_tx.send(());
-    (cycles_wanted, handle)
-}
-
 fn values(v: &Value) -> Vec<Vec<Value>> {
     v["results"][0]["series"]
         .as_array()
@@ -60,10 +44,6 @@ async fn tag_keys(server: &TestInflux, db: &str, measurement: &str) -> BTreeSet<
         .into_iter()
         .filter_map(|row| row.first().and_then(|v| v.as_str()).map(str::to_owned))
         .collect()
-}
-
-fn set(items: &[&str]) -> BTreeSet<String> {
-    items.iter().map(|s| s.to_string()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1244,15 +1244,22 @@ mod tests {
         let mut scan_only = Duration::ZERO;
         let mut all = Duration::ZERO;
         let mut n = 0;
+        let mut split = [Duration::ZERO; 3];
         for i in 0..rounds + 5 {
             let start = Instant::now();
             let t = s.scan().unwrap();
             let scanned = start.elapsed();
             let mut acc = test_accumulator();
+            let a = Instant::now();
             procs.gather(&mut s, &t, &mut acc).unwrap();
+            let b = Instant::now();
             top.gather(&mut s, &t, &mut acc).unwrap();
+            let c = Instant::now();
             lst.gather(&mut s, &t, &mut acc).unwrap();
             if i >= 5 {
+                split[0] += b - a;
+                split[1] += c - b;
+                split[2] += c.elapsed();
                 scan_only += scanned;
                 all += start.elapsed();
                 n = t.len();
@@ -1266,6 +1273,12 @@ mod tests {
             per(all),
             per(all) / n as f64,
             lst.rescans(),
+        );
+        println!(
+            "processes {:.0} us, procstat_top {:.0} us, listen {:.0} us per cycle",
+            per(split[0]),
+            per(split[1]),
+            per(split[2])
         );
     }
 

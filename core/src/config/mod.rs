@@ -189,50 +189,39 @@ pub fn load_partial<T: DeserializeOwned>(sources: &Sources) -> (Option<T>, Confi
             .try_parsing(true)
             .source(Some(overrides)),
     );
+    let merged = match builder.build() {
+        Ok(c) => c,
+        Err(e) => {
+            errors.push("", e.to_string());
+            return (None, errors);
+        }
+    };
+    let mut root: config::Value = match merged.try_deserialize() {
+        Ok(v) => v,
+        Err(e) => {
+            errors.push("", e.to_string());
+            return (None, errors);
+        }
+    };
     // serde stops at the first wrongly typed value. To report every error, take that
-    // key out (as if unset) and deserialize again, collecting unknown keys each pass.
+    // key out of the tree (as if unset) and deserialize again, collecting unknown
+    // keys on each pass.
     let mut unknown = std::collections::BTreeSet::new();
-    let mut blanked: Vec<String> = Vec::new();
     let mut type_errors: Vec<(String, String)> = Vec::new();
     let value = loop {
-        let mut b = builder.clone();
-        for key in &blanked {
-            b = match b.set_override(
-                key.as_str(),
-                config::Value::new(None, config::ValueKind::Nil),
-            ) {
-                Ok(b) => b,
-                Err(e) => {
-                    errors.push(key.clone(), e.to_string());
-                    return (None, errors);
-                }
-            };
-        }
-        let merged = match b.build() {
-            Ok(c) => c,
-            Err(e) => {
-                errors.push("", e.to_string());
-                return (None, errors);
-            }
-        };
         let mut on_unknown = |path: serde_ignored::Path<'_>| {
             unknown.insert(path.to_string());
         };
-        let ignored = serde_ignored::Deserializer::new(merged, &mut on_unknown);
+        let ignored = serde_ignored::Deserializer::new(root.clone(), &mut on_unknown);
         match serde_path_to_error::deserialize::<_, T>(ignored) {
             Ok(value) => break Some(value),
             Err(e) => {
                 let path = e.path().to_string();
                 let key = if path == "." { String::new() } else { path };
-                let message = clean_serde_message(&e.into_inner().to_string());
-                let repeated = blanked.contains(&key);
-                if !repeated {
-                    type_errors.push((key.clone(), message));
-                }
-                if repeated || key.is_empty() || blanked.len() >= 32 {
+                type_errors.push((key.clone(), clean_serde_message(&e.into_inner().to_string())));
+                if key.is_empty() || type_errors.len() >= 64 || !remove_path(&mut root, &key) {
                     break None;
                 }
-                blanked.push(key);
             }
         }
     };
@@ -247,6 +236,54 @@ pub fn load_partial<T: DeserializeOwned>(sources: &Sources) -> (Option<T>, Confi
         errors.push(key, message);
     }
     (value, errors)
+}
+
+/// Remove `a.b[0].c` from a configuration tree; false when it is not there.
+fn remove_path(root: &mut config::Value, path: &str) -> bool {
+    enum Seg<'a> {
+        Key(&'a str),
+        Index(usize),
+    }
+    let mut segs = Vec::new();
+    for part in path.split('.') {
+        let (name, rest) = part.find('[').map_or((part, ""), |i| part.split_at(i));
+        if !name.is_empty() {
+            segs.push(Seg::Key(name));
+        }
+        for idx in rest.split('[').filter(|s| !s.is_empty()) {
+            match idx.trim_end_matches(']').parse() {
+                Ok(i) => segs.push(Seg::Index(i)),
+                Err(_) => return false,
+            }
+        }
+    }
+    let Some((last, parents)) = segs.split_last() else {
+        return false;
+    };
+    let mut node = root;
+    for seg in parents {
+        let next = match (seg, &mut node.kind) {
+            (Seg::Key(k), config::ValueKind::Table(t)) => t.get_mut(*k),
+            (Seg::Index(i), config::ValueKind::Array(a)) => a.get_mut(*i),
+            _ => None,
+        };
+        match next {
+            Some(n) => node = n,
+            None => return false,
+        }
+    }
+    match (last, &mut node.kind) {
+        (Seg::Key(k), config::ValueKind::Table(t)) => t.remove(*k).is_some(),
+        // Keep indices stable for later errors: blank the element instead.
+        (Seg::Index(i), config::ValueKind::Array(a)) => match a.get_mut(*i) {
+            Some(v) => {
+                *v = config::Value::from(config::ValueKind::Table(config::Map::new()));
+                true
+            }
+            None => false,
+        },
+        _ => false,
+    }
 }
 
 /// `config`'s messages repeat the key and origin we already print; keep the reason.
