@@ -46,7 +46,10 @@ fn once(config: Option<PathBuf>) -> ExitCode {
         }
     };
     app::init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(error) => {
             tracing::error!(message = "cannot start the async runtime", %error);

@@ -315,8 +315,15 @@ mod tests {
 
     /// A client of a port nothing listens on: every request is refused at once.
     fn unreachable() -> Client {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut s = InfluxSettings::new(format!("http://127.0.0.1:{port}").parse().unwrap(), VersionSetting::V1);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut s = InfluxSettings::new(
+            format!("http://127.0.0.1:{port}").parse().unwrap(),
+            VersionSetting::V1,
+        );
         s.max_retries = 0;
         Client::new(s).unwrap()
     }
@@ -334,7 +341,12 @@ mod tests {
     async fn a_clean_shutdown_spools_what_it_could_not_write() {
         let dir = tempfile::tempdir().unwrap();
         let stats = Arc::new(OutputStats::default());
-        let mut out = Output::new(unreachable(), settings(Some(dir.path()), 100), stats.clone()).unwrap();
+        let mut out = Output::new(
+            unreachable(),
+            settings(Some(dir.path()), 100),
+            stats.clone(),
+        )
+        .unwrap();
         out.accept(points(7));
         assert!(!out.flush().await);
         out.close().await;
@@ -360,10 +372,15 @@ mod tests {
     async fn past_the_memory_bound_a_failed_flush_spills() {
         let dir = tempfile::tempdir().unwrap();
         let stats = Arc::new(OutputStats::default());
-        let mut out = Output::new(unreachable(), settings(Some(dir.path()), 4), stats.clone()).unwrap();
+        let mut out =
+            Output::new(unreachable(), settings(Some(dir.path()), 4), stats.clone()).unwrap();
         out.accept(points(3));
         out.flush().await;
-        assert_eq!(stats.spooled.load(Ordering::Relaxed), 0, "under the bound: stays in memory");
+        assert_eq!(
+            stats.spooled.load(Ordering::Relaxed),
+            0,
+            "under the bound: stays in memory"
+        );
         out.accept(points(3));
         out.flush().await;
         assert_eq!(stats.spooled.load(Ordering::Relaxed), 6);

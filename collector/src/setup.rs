@@ -12,8 +12,8 @@ use serde::Deserialize;
 use crate::agent::{AsyncInput, BlockingInput, Task};
 use crate::inputs::procscan::Scanner;
 use crate::inputs::{
-    cpu, disk, diskio, http, listen, logmatch, mem, net, processes, procstat, procstat_top, system, Accumulator,
-    HostPaths, InputError,
+    cpu, disk, diskio, http, listen, logmatch, mem, net, processes, procstat, procstat_top, system,
+    Accumulator, HostPaths, InputError,
 };
 
 /// Every input name `only` accepts.
@@ -73,7 +73,10 @@ impl InputsConfig {
             if !INPUT_NAMES.contains(&name.as_str()) {
                 errors.push(
                     format!("{key}.only"),
-                    format!("unknown input {name:?}; expected some of {}", INPUT_NAMES.join(", ")),
+                    format!(
+                        "unknown input {name:?}; expected some of {}",
+                        INPUT_NAMES.join(", ")
+                    ),
                 );
             }
         }
@@ -84,7 +87,8 @@ impl InputsConfig {
         self.net.validate(&format!("{key}.net"), errors);
         self.system.validate(&format!("{key}.system"), errors);
         self.processes.validate(&format!("{key}.processes"), errors);
-        self.procstat_top.validate(&format!("{key}.procstat_top"), errors);
+        self.procstat_top
+            .validate(&format!("{key}.procstat_top"), errors);
         self.listen.validate(&format!("{key}.listen"), errors);
         for (i, c) in self.procstat.iter().enumerate() {
             c.validate(&format!("{key}.procstat[{i}]"), errors);
@@ -95,9 +99,19 @@ impl InputsConfig {
             // `name`, or else its files and rules: two alike would share one.
             let identity = |c: &logmatch::Config| match &c.name {
                 Some(n) => n.clone(),
-                None => format!("{:?}{:?}", c.files, c.rules.iter().map(|r| (&r.name, &r.regex)).collect::<Vec<_>>()),
+                None => format!(
+                    "{:?}{:?}",
+                    c.files,
+                    c.rules
+                        .iter()
+                        .map(|r| (&r.name, &r.regex))
+                        .collect::<Vec<_>>()
+                ),
             };
-            if let Some(j) = self.logmatch[..i].iter().position(|o| identity(o) == identity(c)) {
+            if let Some(j) = self.logmatch[..i]
+                .iter()
+                .position(|o| identity(o) == identity(c))
+            {
                 errors.push(
                     format!("{key}.logmatch[{i}]"),
                     format!("is the same input as logmatch[{j}] (same name, or same files and rules); give each a distinct `name`"),
@@ -130,7 +144,8 @@ impl AsyncInput for http::Input {
     fn gather<'a>(
         &'a mut self,
         acc: &'a mut Accumulator,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), InputError>> + Send + 'a>> {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), InputError>> + Send + 'a>>
+    {
         Box::pin(http::Input::gather(self, acc))
     }
 }
@@ -151,16 +166,20 @@ impl BlockingInput for ProcessInputs {
         let mut failures = Vec::new();
         let s = &mut self.scanner;
         if let Some(i) = self.processes.as_mut() {
-            i.gather(s, &table, acc).unwrap_or_else(|e| failures.push(format!("processes: {e:#}")));
+            i.gather(s, &table, acc)
+                .unwrap_or_else(|e| failures.push(format!("processes: {e:#}")));
         }
         if let Some(i) = self.top.as_mut() {
-            i.gather(s, &table, acc).unwrap_or_else(|e| failures.push(format!("procstat_top: {e:#}")));
+            i.gather(s, &table, acc)
+                .unwrap_or_else(|e| failures.push(format!("procstat_top: {e:#}")));
         }
         for i in &mut self.procstat {
-            i.gather(s, &table, acc).unwrap_or_else(|e| failures.push(format!("procstat: {e:#}")));
+            i.gather(s, &table, acc)
+                .unwrap_or_else(|e| failures.push(format!("procstat: {e:#}")));
         }
         if let Some(i) = self.listen.as_mut() {
-            i.gather(s, &table, acc).unwrap_or_else(|e| failures.push(format!("listen: {e:#}")));
+            i.gather(s, &table, acc)
+                .unwrap_or_else(|e| failures.push(format!("listen: {e:#}")));
         }
         if failures.is_empty() {
             Ok(())
@@ -171,7 +190,11 @@ impl BlockingInput for ProcessInputs {
 }
 
 /// Build the tasks the agent schedules, in a stable order.
-pub fn build_tasks(config: &InputsConfig, paths: &HostPaths, state_dir: &Path) -> anyhow::Result<Vec<Task>> {
+pub fn build_tasks(
+    config: &InputsConfig,
+    paths: &HostPaths,
+    state_dir: &Path,
+) -> anyhow::Result<Vec<Task>> {
     let c = config;
     let mut tasks = Vec::new();
     if c.wanted("cpu", c.cpu.enabled) {
@@ -184,13 +207,19 @@ pub fn build_tasks(config: &InputsConfig, paths: &HostPaths, state_dir: &Path) -
         tasks.push(Task::blocking("disk", disk::Input::new(&c.disk, paths)));
     }
     if c.wanted("diskio", c.diskio.enabled) {
-        tasks.push(Task::blocking("diskio", diskio::Input::new(&c.diskio, paths)));
+        tasks.push(Task::blocking(
+            "diskio",
+            diskio::Input::new(&c.diskio, paths),
+        ));
     }
     if c.wanted("net", c.net.enabled) {
         tasks.push(Task::blocking("net", net::Input::new(&c.net, paths)));
     }
     if c.wanted("system", c.system.enabled) {
-        tasks.push(Task::blocking("system", system::Input::new(&c.system, paths)));
+        tasks.push(Task::blocking(
+            "system",
+            system::Input::new(&c.system, paths),
+        ));
     }
     let group = ProcessInputs {
         scanner: Scanner::new(paths),
@@ -201,13 +230,22 @@ pub fn build_tasks(config: &InputsConfig, paths: &HostPaths, state_dir: &Path) -
             .wanted("procstat_top", c.procstat_top.enabled)
             .then(|| procstat_top::Input::new(&c.procstat_top, paths)),
         procstat: if c.wanted("procstat", true) {
-            c.procstat.iter().map(|p| procstat::Input::new(p, paths)).collect()
+            c.procstat
+                .iter()
+                .map(|p| procstat::Input::new(p, paths))
+                .collect()
         } else {
             Vec::new()
         },
-        listen: c.wanted("listen", c.listen.enabled).then(|| listen::Input::new(&c.listen, paths)),
+        listen: c
+            .wanted("listen", c.listen.enabled)
+            .then(|| listen::Input::new(&c.listen, paths)),
     };
-    if group.processes.is_some() || group.top.is_some() || !group.procstat.is_empty() || group.listen.is_some() {
+    if group.processes.is_some()
+        || group.top.is_some()
+        || !group.procstat.is_empty()
+        || group.listen.is_some()
+    {
         tasks.push(Task::blocking("process_table", group));
     }
     if c.wanted("logmatch", true) {
@@ -220,7 +258,8 @@ pub fn build_tasks(config: &InputsConfig, paths: &HostPaths, state_dir: &Path) -
     }
     if c.wanted("http", true) {
         for (i, h) in c.http.iter().enumerate() {
-            let input = http::Input::new(h).map_err(|e| anyhow::anyhow!("collector.inputs.http[{i}]: {e:#}"))?;
+            let input = http::Input::new(h)
+                .map_err(|e| anyhow::anyhow!("collector.inputs.http[{i}]: {e:#}"))?;
             tasks.push(Task::asynchronous(format!("http[{i}]"), input));
         }
     }

@@ -24,10 +24,25 @@ async fn once_prints_line_protocol_influxdb_accepts_as_is() {
         .args(["--config", config.to_str().unwrap(), "--once"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
-    for m in ["cpu,", "mem,", "swap,", "disk,", "system,", "processes,", "procstat_top,"] {
-        assert!(text.lines().any(|l| l.starts_with(m)), "no {m} line in:\n{text}");
+    for m in [
+        "cpu,",
+        "mem,",
+        "swap,",
+        "disk,",
+        "system,",
+        "processes,",
+        "procstat_top,",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(m)),
+            "no {m} line in:\n{text}"
+        );
     }
     // It wrote nothing: the database does not even exist yet.
     let dbs = server.influxql("", "SHOW DATABASES").await.to_string();
@@ -42,6 +57,11 @@ async fn once_prints_line_protocol_influxdb_accepts_as_is() {
         .unwrap();
     let status = resp.status();
     assert_eq!(status.as_u16(), 204, "{}", resp.text().await.unwrap());
-    let v = server.influxql("once", "SELECT count(usage_idle) FROM cpu WHERE cpu = 'cpu-total'").await;
+    let v = server
+        .influxql(
+            "once",
+            "SELECT count(usage_idle) FROM cpu WHERE cpu = 'cpu-total'",
+        )
+        .await;
     assert_eq!(v["results"][0]["series"][0]["values"][0][1], 1, "{v}");
 }

@@ -91,12 +91,26 @@ only = ["cpu"]
     assert!(cycles >= 10, "only {cycles} cycles");
 
     let v = server
-        .influxql("outage", "SELECT usage_user FROM cpu WHERE cpu = 'cpu-total' AND host = 'outage-host'")
+        .influxql(
+            "outage",
+            "SELECT usage_user FROM cpu WHERE cpu = 'cpu-total' AND host = 'outage-host'",
+        )
         .await;
-    let times: Vec<i64> = values(&v).iter().map(|row| row[0].as_i64().unwrap()).collect();
-    assert_eq!(times.len() as u64, cycles, "one cpu-total point per cycle: {times:?}");
+    let times: Vec<i64> = values(&v)
+        .iter()
+        .map(|row| row[0].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        times.len() as u64,
+        cycles,
+        "one cpu-total point per cycle: {times:?}"
+    );
     for pair in times.windows(2) {
-        assert_eq!(pair[1] - pair[0], 1000, "consecutive 1 s cycles, no gap: {times:?}");
+        assert_eq!(
+            pair[1] - pair[0],
+            1000,
+            "consecutive 1 s cycles, no gap: {times:?}"
+        );
     }
     // The spool was replayed and removed.
     assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0);
@@ -110,15 +124,23 @@ async fn business_endpoint() -> String {
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 8192];
                 let n = sock.read(&mut buf).await.unwrap_or(0);
                 let head = String::from_utf8_lossy(&buf[..n]);
                 let (ctype, body) = if head.starts_with("GET /metrics") {
-                    ("text/plain; version=0.0.4", "# TYPE queue_depth gauge\nqueue_depth{queue=\"mail\"} 7\n")
+                    (
+                        "text/plain; version=0.0.4",
+                        "# TYPE queue_depth gauge\nqueue_depth{queue=\"mail\"} 7\n",
+                    )
                 } else {
-                    ("application/json", "{\"orders\": {\"pending\": 42, \"failed\": 3}}")
+                    (
+                        "application/json",
+                        "{\"orders\": {\"pending\": 42, \"failed\": 3}}",
+                    )
                 };
                 let reply = format!(
                     "HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -196,50 +218,170 @@ url = "{endpoint}/metrics"
     drop(held);
 
     let db = "inputs";
-    let check = |m: &'static str, tags: &'static [&'static str], fields: &'static [&'static str]| {
-        let server = &server;
-        async move {
-            let got_tags = tag_keys(server, db, m).await;
-            let got_fields = field_keys(server, db, m).await;
-            for t in tags.iter().chain(["host", "dc"].iter()) {
-                assert!(got_tags.contains(*t), "{m}: tag {t} missing from {got_tags:?}");
+    let check =
+        |m: &'static str, tags: &'static [&'static str], fields: &'static [&'static str]| {
+            let server = &server;
+            async move {
+                let got_tags = tag_keys(server, db, m).await;
+                let got_fields = field_keys(server, db, m).await;
+                for t in tags.iter().chain(["host", "dc"].iter()) {
+                    assert!(
+                        got_tags.contains(*t),
+                        "{m}: tag {t} missing from {got_tags:?}"
+                    );
+                }
+                for f in fields.iter() {
+                    assert!(
+                        got_fields.contains(*f),
+                        "{m}: field {f} missing from {got_fields:?}"
+                    );
+                }
             }
-            for f in fields.iter() {
-                assert!(got_fields.contains(*f), "{m}: field {f} missing from {got_fields:?}");
-            }
-        }
-    };
+        };
     check(
         "cpu",
         &["cpu"],
-        &["usage_user", "usage_system", "usage_idle", "usage_iowait", "usage_steal", "usage_irq", "usage_softirq", "usage_nice", "usage_guest"],
+        &[
+            "usage_user",
+            "usage_system",
+            "usage_idle",
+            "usage_iowait",
+            "usage_steal",
+            "usage_irq",
+            "usage_softirq",
+            "usage_nice",
+            "usage_guest",
+        ],
     )
     .await;
-    check("mem", &[], &["total", "available", "used", "free", "cached", "buffered", "used_percent", "available_percent"]).await;
-    check("swap", &[], &["total", "used", "free", "used_percent", "in", "out"]).await;
-    check("disk", &["path", "device", "fstype"], &["total", "used", "free", "used_percent", "inodes_total", "inodes_used", "inodes_free"]).await;
+    check(
+        "mem",
+        &[],
+        &[
+            "total",
+            "available",
+            "used",
+            "free",
+            "cached",
+            "buffered",
+            "used_percent",
+            "available_percent",
+        ],
+    )
+    .await;
+    check(
+        "swap",
+        &[],
+        &["total", "used", "free", "used_percent", "in", "out"],
+    )
+    .await;
+    check(
+        "disk",
+        &["path", "device", "fstype"],
+        &[
+            "total",
+            "used",
+            "free",
+            "used_percent",
+            "inodes_total",
+            "inodes_used",
+            "inodes_free",
+        ],
+    )
+    .await;
     check(
         "diskio",
         &["name"],
-        &["reads", "writes", "read_bytes", "write_bytes", "read_time", "write_time", "io_time", "weighted_io_time", "iops_in_progress"],
+        &[
+            "reads",
+            "writes",
+            "read_bytes",
+            "write_bytes",
+            "read_time",
+            "write_time",
+            "io_time",
+            "weighted_io_time",
+            "iops_in_progress",
+        ],
     )
     .await;
-    check("system", &[], &["load1", "load5", "load15", "n_cpus", "uptime"]).await;
-    check("processes", &[], &["total", "running", "sleeping", "stopped", "zombies", "blocked", "total_threads"]).await;
-    check("procstat_top", &["by", "rank"], &["pid", "name", "user", "cmdline", "cpu_usage", "memory_rss"]).await;
-    check("procstat", &["pattern", "process_name"], &["cpu_usage", "memory_rss", "num_threads", "pid_count", "running"]).await;
+    check(
+        "system",
+        &[],
+        &["load1", "load5", "load15", "n_cpus", "uptime"],
+    )
+    .await;
+    check(
+        "processes",
+        &[],
+        &[
+            "total",
+            "running",
+            "sleeping",
+            "stopped",
+            "zombies",
+            "blocked",
+            "total_threads",
+        ],
+    )
+    .await;
+    check(
+        "procstat_top",
+        &["by", "rank"],
+        &["pid", "name", "user", "cmdline", "cpu_usage", "memory_rss"],
+    )
+    .await;
+    check(
+        "procstat",
+        &["pattern", "process_name"],
+        &[
+            "cpu_usage",
+            "memory_rss",
+            "num_threads",
+            "pid_count",
+            "running",
+        ],
+    )
+    .await;
     check("listen", &["proto", "port", "address"], &["pid", "process"]).await;
     check("listen_check", &["port"], &["up"]).await;
     check("logmatch", &["file", "rule"], &["count", "last_line"]).await;
     check("shop", &[], &["pending"]).await;
     check("queues", &["queue"], &["queue_depth"]).await;
-    check("http_response", &["server", "result"], &["response_time", "http_response_code"]).await;
-    check("hostscope_internal", &["component"], &["gathered", "written", "cycle_time_ms"]).await;
+    check(
+        "http_response",
+        &["server", "result"],
+        &["response_time", "http_response_code"],
+    )
+    .await;
+    check(
+        "hostscope_internal",
+        &["component"],
+        &["gathered", "written", "cycle_time_ms"],
+    )
+    .await;
     // net depends on the machine having a non-loopback interface.
     let interfaces = std::fs::read_to_string("/proc/net/dev").unwrap();
-    if interfaces.lines().skip(2).any(|l| !l.trim_start().starts_with("lo:")) {
-        check("net", &["interface"], &["bytes_sent", "bytes_recv", "packets_sent", "packets_recv", "err_in", "err_out", "drop_in", "drop_out"])
-            .await;
+    if interfaces
+        .lines()
+        .skip(2)
+        .any(|l| !l.trim_start().starts_with("lo:"))
+    {
+        check(
+            "net",
+            &["interface"],
+            &[
+                "bytes_sent",
+                "bytes_recv",
+                "packets_sent",
+                "packets_recv",
+                "err_in",
+                "err_out",
+                "drop_in",
+                "drop_out",
+            ],
+        )
+        .await;
     }
 
     // The values mean what they say.
@@ -250,7 +392,10 @@ url = "{endpoint}/metrics"
     let rows = one("SELECT last(running) FROM procstat WHERE pattern = 'integration'").await;
     assert_eq!(rows[0][1], 1, "this test process is running");
     let rows = one("SELECT last(running), last(pid_count) FROM procstat WHERE process_name = 'no-such-process-xyz'").await;
-    assert_eq!((rows[0][1].as_i64(), rows[0][2].as_i64()), (Some(0), Some(0)));
+    assert_eq!(
+        (rows[0][1].as_i64(), rows[0][2].as_i64()),
+        (Some(0), Some(0))
+    );
     let rows = one("SELECT last(up) FROM listen_check WHERE port = '1'").await;
     assert_eq!(rows[0][1], 0, "nothing listens on port 1");
     let q = format!("SELECT last(up) FROM listen_check WHERE port = '{held_port}'");
@@ -258,7 +403,10 @@ url = "{endpoint}/metrics"
     assert_eq!(rows[0][1], 1, "the test holds {held_port}");
     let rows = one("SELECT sum(count) FROM logmatch WHERE rule = 'error' GROUP BY file").await;
     let total: i64 = rows.iter().map(|r| r[1].as_i64().unwrap()).sum();
-    assert_eq!(total, 3, "two matches in app.log and one in late.log, each counted once");
+    assert_eq!(
+        total, 3,
+        "two matches in app.log and one in late.log, each counted once"
+    );
     let rows = one("SELECT last(pending) FROM shop").await;
     assert_eq!(rows[0][1], 42.0);
     let rows = one("SELECT last(queue_depth) FROM queues WHERE queue = 'mail'").await;

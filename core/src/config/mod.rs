@@ -218,7 +218,10 @@ pub fn load_partial<T: DeserializeOwned>(sources: &Sources) -> (Option<T>, Confi
             Err(e) => {
                 let path = e.path().to_string();
                 let key = if path == "." { String::new() } else { path };
-                type_errors.push((key.clone(), clean_serde_message(&e.into_inner().to_string())));
+                type_errors.push((
+                    key.clone(),
+                    clean_serde_message(&e.into_inner().to_string()),
+                ));
                 if key.is_empty() || type_errors.len() >= 64 || !remove_path(&mut root, &key) {
                     break None;
                 }
