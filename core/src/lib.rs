@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod config;
+pub mod detect;
 pub mod influx;
 pub mod lineproto;
 pub mod point;
