@@ -3,6 +3,8 @@
 //! So far: configuration and the connection to InfluxDB; detectors, rules and
 //! notifications come with the analyzer issue.
 
+pub mod lifecycle;
+
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
