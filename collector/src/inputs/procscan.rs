@@ -1231,56 +1231,6 @@ mod tests {
 
     /// Cost of one cycle of the default process inputs on this machine's `/proc`:
     /// `cargo test --release -p hostscope-collector scan_cost -- --ignored --nocapture`.
-    #[test]
-    #[ignore = "timing, not a check; run in release with --ignored --nocapture"]
-    fn scan_cost_on_the_real_proc() {
-        use super::super::{listen, processes, procstat_top, test_accumulator};
-        let paths = HostPaths::default();
-        let mut s = Scanner::new(&paths);
-        let mut procs = processes::Input::new(&Default::default(), &paths);
-        let mut top = procstat_top::Input::new(&Default::default(), &paths);
-        let mut lst = listen::Input::new(&Default::default(), &paths);
-        let rounds = 200u32;
-        let mut scan_only = Duration::ZERO;
-        let mut all = Duration::ZERO;
-        let mut n = 0;
-        let mut split = [Duration::ZERO; 3];
-        for i in 0..rounds + 5 {
-            let start = Instant::now();
-            let t = s.scan().unwrap();
-            let scanned = start.elapsed();
-            let mut acc = test_accumulator();
-            let a = Instant::now();
-            procs.gather(&mut s, &t, &mut acc).unwrap();
-            let b = Instant::now();
-            top.gather(&mut s, &t, &mut acc).unwrap();
-            let c = Instant::now();
-            lst.gather(&mut s, &t, &mut acc).unwrap();
-            if i >= 5 {
-                split[0] += b - a;
-                split[1] += c - b;
-                split[2] += c.elapsed();
-                scan_only += scanned;
-                all += start.elapsed();
-                n = t.len();
-            }
-        }
-        let per = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(rounds);
-        println!(
-            "{n} processes: scan {:.0} us/cycle ({:.2} us/process); scan + processes + procstat_top + listen {:.0} us/cycle ({:.2} us/process); {} fd walks",
-            per(scan_only),
-            per(scan_only) / n as f64,
-            per(all),
-            per(all) / n as f64,
-            lst.rescans(),
-        );
-        println!(
-            "processes {:.0} us, procstat_top {:.0} us, listen {:.0} us per cycle",
-            per(split[0]),
-            per(split[1]),
-            per(split[2])
-        );
-    }
 
     #[test]
     fn finds_this_process_in_the_real_proc() {
