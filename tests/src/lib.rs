@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod influxd;
+pub mod seed;
 
 use std::net::TcpListener;
 

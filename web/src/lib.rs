@@ -1,15 +1,36 @@
-//! hostscope-web: dashboards and the JSON API.
+//! hostscope-web: dashboards and the JSON API over InfluxDB.
 //!
-//! So far: configuration and the connection to InfluxDB; the server comes with the
-//! web issue.
+//! - [`config`]: the `[web]` section.
+//! - [`state`]: what handlers share ([`state::AppState`]).
+//! - [`api`]: the JSON API under `/api/v1`.
+//! - [`ui`]: the pages and their assets (ECharts from npm, embedded in the binary).
+//! - [`auth`]: users, sessions, API tokens, CSRF, login rate limit.
+//! - [`security`]: security headers, the client address allowlist, TLS.
+//! - [`metrics`]: `/healthz` and `/metrics`.
+//! - [`error`]: the one error type; 5xx bodies say "internal error".
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod security;
+pub mod state;
+pub mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;
 
+use axum::middleware::from_fn_with_state;
+use axum::routing::get;
+use axum::Router;
 use hostscope_core::app::ProgramConfig;
 use hostscope_core::config::{ConfigErrors, InfluxConfig, InfluxSettings};
 use hostscope_core::influx::Client;
 use serde::Deserialize;
+
+pub use crate::config::{WebConfig, WebSettings};
+pub use crate::state::AppState;
 
 /// The sections of the configuration file this program reads.
 #[derive(Debug, Default, Deserialize)]
@@ -19,19 +40,11 @@ pub struct FileConfig {
     pub web: WebConfig,
 }
 
-/// `[web]`
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct WebConfig {
-    /// Address to listen on. Default `127.0.0.1:8080`.
-    pub listen: Option<String>,
-}
-
 /// Validated settings.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     pub influx: InfluxSettings,
-    pub listen: SocketAddr,
+    pub web: WebSettings,
 }
 
 impl ProgramConfig for FileConfig {
@@ -40,26 +53,89 @@ impl ProgramConfig for FileConfig {
     fn validate(&self) -> Result<Settings, ConfigErrors> {
         let mut errors = ConfigErrors::new("configuration");
         let influx = errors.absorb(self.influx.validate());
-        let listen_text = self.web.listen.as_deref().unwrap_or("127.0.0.1:8080");
-        let listen = listen_text.parse::<SocketAddr>().map_err(|e| {
-            errors.push(
-                "web.listen",
-                format!("{listen_text:?} is not an address like 127.0.0.1:8080: {e}"),
-            );
-        });
-        match (influx, listen) {
-            (Some(influx), Ok(listen)) if errors.is_empty() => Ok(Settings { influx, listen }),
+        let web = self.web.validate(&mut errors);
+        match (influx, web) {
+            (Some(influx), Some(web)) if errors.is_empty() => Ok(Settings { influx, web }),
             _ => Err(errors),
         }
     }
 }
 
-/// Run until `shutdown` resolves.
-pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+/// The whole application: every route, with authentication on all but `/healthz`,
+/// the login endpoint and the assets the login page needs.
+pub fn app(state: AppState) -> Router {
+    let protected = Router::new()
+        .merge(api::router())
+        .merge(ui::router())
+        .route("/metrics", get(metrics::metrics))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_auth));
+    Router::new()
+        .merge(protected)
+        .merge(auth::routes())
+        .merge(ui::public_router())
+        .route("/healthz", get(metrics::healthz))
+        .layer(from_fn_with_state(state.clone(), metrics::track))
+        .layer(from_fn_with_state(state.clone(), security::headers))
+        .layer(from_fn_with_state(state.clone(), security::allowlist))
+        .with_state(state)
+}
+
+/// Serve on `listener` until `shutdown` resolves (plain HTTP, or TLS when configured).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let client = Client::new(settings.influx)?;
-    tracing::info!(message = "hostscope-web started", listen = %settings.listen);
-    let _ = client;
-    shutdown.await;
-    tracing::info!(message = "hostscope-web stopped");
-    Ok(())
+    serve_state(listener, AppState::new(client, settings.web), shutdown).await
+}
+
+/// Serve an already built [`AppState`] on `listener` until `shutdown` resolves (TLS
+/// when `state.settings.tls` is set); what [`serve`] runs, for tests that prepare
+/// the state (e.g. a manual clock in `state.auth`).
+pub async fn serve_state(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let tls = state.settings.tls.clone();
+    let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    match &tls {
+        Some((cert, key)) => security::serve_tls(listener, app, cert, key, shutdown).await,
+        None => {
+            // SIGHUP would end the process by default; over plain HTTP there is
+            // nothing to reload, so it is only logged.
+            let hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+                Ok(mut hup) => Some(tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        tracing::info!(message = "SIGHUP: no TLS configured, nothing to reload");
+                    }
+                })),
+                Err(error) => {
+                    tracing::warn!(message = "cannot handle SIGHUP", %error);
+                    None
+                }
+            };
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await;
+            if let Some(task) = hup {
+                task.abort();
+            }
+            served?;
+            Ok(())
+        }
+    }
+}
+
+/// Run until `shutdown` resolves.
+pub async fn run(
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(settings.web.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.web.listen))?;
+    tracing::info!(message = "hostscope-web listening", addr = %settings.web.listen, tls = settings.web.tls.is_some());
+    serve(listener, settings, shutdown).await
 }

@@ -20,12 +20,45 @@ struct Cli {
 enum Command {
     /// Validate the configuration and exit: 0 if valid, 2 listing every error by key.
     CheckConfig,
+    /// Read a password (one line) from stdin and print its argon2id hash for
+    /// `[[web.users]] password_hash`.
+    HashPassword,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::CheckConfig) => app::check_config::<FileConfig>(cli.config),
+        Some(Command::HashPassword) => hash_password(),
         None => app::serve::<FileConfig, _, _, _>(cli.config, hostscope_web::run),
+    }
+}
+
+/// `hash-password`: one line from stdin (without its line ending) → the PHC string
+/// on stdout. 2 when the password is empty, 1 when stdin cannot be read.
+#[allow(clippy::print_stderr)]
+fn hash_password() -> ExitCode {
+    let mut line = String::new();
+    if let Err(error) = std::io::stdin().read_line(&mut line) {
+        eprintln!("hostscope-web hash-password: cannot read the password from stdin: {error}");
+        return ExitCode::FAILURE;
+    }
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        eprintln!(
+            "hostscope-web hash-password: the password is empty; write it as one line on stdin"
+        );
+        return ExitCode::from(2);
+    }
+    match hostscope_web::auth::hash_password(password) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("hostscope-web hash-password: {error}");
+            ExitCode::FAILURE
+        }
     }
 }

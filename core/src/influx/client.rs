@@ -12,7 +12,9 @@ use tokio::sync::OnceCell;
 use tracing::{debug, warn};
 
 use super::error::{describe, InfluxError};
-use super::query::{LastQuery, Series, SeriesQuery, TagValuesQuery};
+use super::query::{
+    FieldKey, FieldKeysQuery, LastQuery, Row, RowsQuery, Series, SeriesQuery, TagValuesQuery,
+};
 use super::{flux, influxql};
 use crate::config::{InfluxSettings, VersionSetting};
 use crate::lineproto::{self, Precision};
@@ -465,6 +467,41 @@ impl Client {
                 let text = influxql::last(self.rp(v), q)?;
                 let body = self.influxql_raw(&text, Some(self.influxql_db(v))).await?;
                 Ok(influxql::parse_series(&body)?)
+            }
+        }
+    }
+
+    /// Rows of several fields (numbers or text) per series: the last row of each, or
+    /// every row. See [`RowsQuery`].
+    pub async fn query_rows(&self, q: &RowsQuery) -> Result<Vec<Row>, InfluxError> {
+        q.validate()?;
+        match self.version().await? {
+            ServerVersion::V2 => {
+                let text = flux::rows(&self.inner.settings.bucket, q)?;
+                Ok(flux::parse_rows(&self.flux_raw(&text).await?, &q.fields)?)
+            }
+            v => {
+                let text = influxql::rows(self.rp(v), q)?;
+                let body = self.influxql_raw(&text, Some(self.influxql_db(v))).await?;
+                Ok(influxql::parse_rows(&body, &q.fields)?)
+            }
+        }
+    }
+
+    /// The fields, with their types, of one measurement or of every measurement
+    /// (optionally of those with series matching tags). See [`FieldKeysQuery`] for
+    /// what the range means in each dialect.
+    pub async fn query_field_keys(&self, q: &FieldKeysQuery) -> Result<Vec<FieldKey>, InfluxError> {
+        q.validate()?;
+        match self.version().await? {
+            ServerVersion::V2 => {
+                let text = flux::field_keys(&self.inner.settings.bucket, q)?;
+                Ok(flux::parse_field_keys(&self.flux_raw(&text).await?)?)
+            }
+            v => {
+                let text = influxql::field_keys(self.rp(v), q)?;
+                let body = self.influxql_raw(&text, Some(self.influxql_db(v))).await?;
+                Ok(influxql::parse_field_keys(&body, q)?)
             }
         }
     }

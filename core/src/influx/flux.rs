@@ -55,7 +55,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::query::{
-    check_name, Aggregate, Every, LastQuery, QueryError, Series, SeriesQuery, TagValuesQuery,
+    check_name, Aggregate, Every, FieldData, FieldKey, FieldKeysQuery, FieldKind, LastQuery,
+    QueryError, Row, RowSelect, RowsQuery, Series, SeriesQuery, TagValuesQuery,
 };
 
 /// Columns InfluxDB 2 puts in tables itself. They are never reported as tags, and the
@@ -216,6 +217,19 @@ impl Pipeline {
     }
 }
 
+/// The `filter` terms of tag equalities, as [`Pipeline::filter`] writes them.
+fn tag_terms(tags: &BTreeMap<String, String>) -> Vec<String> {
+    tags.iter()
+        .map(|(key, value)| {
+            if value.is_empty() {
+                format!("(not exists r[{}])", string_literal(key))
+            } else {
+                format!("r[{}] == {}", string_literal(key), string_literal(value))
+            }
+        })
+        .collect()
+}
+
 /// Renders a [`SeriesQuery`] against `bucket`.
 ///
 /// Refuses what [`SeriesQuery::validate`] refuses, an empty bucket or one with control
@@ -339,6 +353,82 @@ pub fn last(bucket: &str, q: &LastQuery) -> Result<String, QueryError> {
     let mut flux = Pipeline::source(bucket)?;
     flux.range(q.range.start_ms, q.range.end_ms);
     flux.filter(&q.measurement, Some(&q.field), &q.tags);
+    flux.pipe("last()");
+    Ok(flux.0)
+}
+
+/// Renders a [`RowsQuery`]: the fields of each series side by side, one row per time
+/// (`pivot`), read with [`parse_rows`].
+///
+/// [`RowSelect::Last`] first reduces every field of every series to its last point
+/// (`last()`, answered from the storage engine), so only those few points are pivoted;
+/// the newest of the pivoted rows is the newest time at which any of the fields has a
+/// value, holding the fields that have one then, as InfluxQL's
+/// `ORDER BY time DESC LIMIT 1` does. [`RowSelect::All`] pivots every point in the
+/// range and keeps the first `n` rows of each series. Fields named like InfluxDB 2's
+/// own columns (`_time`, `_value`, …) are refused: they would collide after the pivot.
+pub fn rows(bucket: &str, q: &RowsQuery) -> Result<String, QueryError> {
+    q.validate()?;
+    if let Some(f) = q
+        .fields
+        .iter()
+        .find(|f| RESERVED_COLUMNS.contains(&f.as_str()))
+    {
+        return Err(QueryError::invalid(
+            "fields",
+            format!("{f:?} is a column InfluxDB 2 reserves"),
+        ));
+    }
+    let mut flux = Pipeline::source(bucket)?;
+    flux.range(q.range.start_ms, q.range.end_ms);
+    let fields: Vec<String> = q
+        .fields
+        .iter()
+        .map(|f| format!("r._field == {}", string_literal(f)))
+        .collect();
+    let fields = if fields.len() == 1 {
+        fields.join("")
+    } else {
+        format!("({})", fields.join(" or "))
+    };
+    let mut terms = vec![
+        format!("r._measurement == {}", string_literal(&q.measurement)),
+        fields,
+    ];
+    terms.extend(tag_terms(&q.tags));
+    flux.pipe(&format!("filter(fn: (r) => {})", terms.join(" and ")));
+    if q.select == RowSelect::Last {
+        flux.pipe("last()");
+    }
+    flux.pipe("pivot(rowKey: [\"_time\"], columnKey: [\"_field\"], valueColumn: \"_value\")");
+    match q.select {
+        RowSelect::Last => {
+            flux.pipe("sort(columns: [\"_time\"], desc: true)");
+            flux.pipe("limit(n: 1)");
+        }
+        RowSelect::All { limit_per_series } => {
+            flux.pipe("sort(columns: [\"_time\"])");
+            flux.pipe(&format!("limit(n: {limit_per_series})"));
+        }
+    }
+    Ok(flux.0)
+}
+
+/// Renders a [`FieldKeysQuery`]: the last point of every field of every matching
+/// series in the range; [`parse_field_keys`] reads each table's measurement, field and
+/// `_value` type. The cost grows with the number of series and fields, not of points.
+pub fn field_keys(bucket: &str, q: &FieldKeysQuery) -> Result<String, QueryError> {
+    q.validate()?;
+    let mut flux = Pipeline::source(bucket)?;
+    flux.range(q.range.start_ms, q.range.end_ms);
+    let mut terms = Vec::new();
+    if let Some(m) = &q.measurement {
+        terms.push(format!("r._measurement == {}", string_literal(m)));
+    }
+    terms.extend(tag_terms(&q.tags));
+    if !terms.is_empty() {
+        flux.pipe(&format!("filter(fn: (r) => {})", terms.join(" and ")));
+    }
     flux.pipe("last()");
     Ok(flux.0)
 }
@@ -715,6 +805,146 @@ pub fn parse_series(body: &str) -> Result<Vec<Series>, QueryError> {
     Ok(out)
 }
 
+/// Parses the answer to a [`rows`] query for the same `fields`: one [`Row`] per CSV row,
+/// with the group-key columns other than InfluxDB's own as tags, `_time` as the time,
+/// and each field that has a column and a value in that row (`string` columns as
+/// text, `boolean` as booleans, numbers as f64).
+pub fn parse_rows(body: &str, fields: &[String]) -> Result<Vec<Row>, QueryError> {
+    let blocks = read_blocks(body)?;
+    let mut out = Vec::new();
+    for block in &blocks {
+        if block.rows.is_empty() {
+            continue;
+        }
+        let time_col = block.column("_time").ok_or_else(|| {
+            QueryError::decode(format!(
+                "the table header on line {} has no _time column",
+                block.header_line
+            ))
+        })?;
+        let tag_cols: Vec<usize> = block
+            .columns
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter(|(i, c)| {
+                c.group
+                    && Some(*i) != block.result
+                    && Some(*i) != block.table
+                    && !RESERVED_COLUMNS.contains(&c.label.as_str())
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let field_cols: Vec<(usize, &String)> = fields
+            .iter()
+            .filter_map(|f| block.column(f).map(|i| (i, f)))
+            .filter(|(i, _)| !tag_cols.contains(i))
+            .collect();
+        for (line, row) in &block.rows {
+            let line = *line;
+            let tags = tag_cols
+                .iter()
+                .filter_map(|&i| {
+                    let column = block.columns.get(i)?;
+                    let value = block.value(row, i).map(cell_text).unwrap_or_default();
+                    Some((column.label.clone(), value))
+                })
+                .collect();
+            let time_text = block
+                .value(row, time_col)
+                .ok_or_else(|| QueryError::decode(format!("line {line} has no _time value")))?;
+            let time_ms = parse_time_ms(time_text).ok_or_else(|| {
+                QueryError::decode(format!("line {line} has a bad timestamp {time_text:?}"))
+            })?;
+            let mut values = BTreeMap::new();
+            for &(i, field) in &field_cols {
+                let Some(text) = block.value(row, i) else {
+                    continue;
+                };
+                let datatype = block.columns.get(i).map_or("", |c| c.datatype.as_str());
+                let data = match datatype {
+                    "string" => FieldData::Text(cell_text(text)),
+                    "boolean" => match text {
+                        "true" => FieldData::Bool(true),
+                        "false" => FieldData::Bool(false),
+                        _ => {
+                            return Err(QueryError::decode(format!(
+                                "line {line}: {field} {text:?} is not a valid boolean"
+                            )))
+                        }
+                    },
+                    _ => FieldData::Number(parse_number(datatype, text).map_err(|reason| {
+                        QueryError::decode(format!("line {line}: {field} {reason}"))
+                    })?),
+                };
+                values.insert(field.clone(), data);
+            }
+            out.push(Row {
+                tags,
+                time_ms,
+                fields: values,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Parses the answer to a [`field_keys`] query: every `(_measurement, _field)` with the
+/// type of its `_value` column, sorted and deduplicated.
+pub fn parse_field_keys(body: &str) -> Result<Vec<FieldKey>, QueryError> {
+    let blocks = read_blocks(body)?;
+    let mut out = Vec::new();
+    for block in &blocks {
+        if block.rows.is_empty() {
+            continue;
+        }
+        let column = |label: &str| {
+            block.column(label).ok_or_else(|| {
+                QueryError::decode(format!(
+                    "the table header on line {} has no {label} column",
+                    block.header_line
+                ))
+            })
+        };
+        let (m_col, f_col, v_col) = (
+            column("_measurement")?,
+            column("_field")?,
+            column("_value")?,
+        );
+        let datatype = block.columns.get(v_col).map_or("", |c| c.datatype.as_str());
+        let kind = match datatype {
+            "double" => FieldKind::Float,
+            "long" => FieldKind::Integer,
+            "unsignedLong" => FieldKind::Unsigned,
+            "string" => FieldKind::String,
+            "boolean" => FieldKind::Boolean,
+            other => {
+                return Err(QueryError::decode(format!(
+                    "the table header on line {}: _value has datatype {other:?}",
+                    block.header_line
+                )))
+            }
+        };
+        for (line, row) in &block.rows {
+            let (Some(measurement), Some(field)) =
+                (block.value(row, m_col), block.value(row, f_col))
+            else {
+                return Err(QueryError::decode(format!(
+                    "line {line} has no _measurement or _field"
+                )));
+            };
+            out.push(FieldKey {
+                measurement: cell_text(measurement),
+                field: cell_text(field),
+                kind,
+            });
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
 /// A `_value` cell of the given `#datatype` as f64.
 fn parse_number(datatype: &str, text: &str) -> Result<f64, String> {
     let bad = || format!("{text:?} is not a valid {datatype}");
@@ -836,7 +1066,7 @@ fn days_in_month(year: i64, month: i64) -> i64 {
 
 /// An RFC 3339 timestamp (`2024-01-01T00:00:00.123456789Z`, up to 9 fractional digits,
 /// `Z` or a `±hh:mm` offset) as ms since the epoch, rounded down.
-fn parse_time_ms(s: &str) -> Option<i64> {
+pub(crate) fn parse_time_ms(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     let num = |from: usize, to: usize| -> Option<i64> {
         let digits = b.get(from..to)?;
@@ -1133,6 +1363,284 @@ from(bucket: "telegraf")
   |> last()
 "#,
         );
+    }
+
+    fn rows_query(select: RowSelect) -> RowsQuery {
+        RowsQuery {
+            measurement: "procstat_top".into(),
+            fields: vec!["pid".into(), "cmdline".into()],
+            tags: BTreeMap::from([("host".to_owned(), "web-1".to_owned())]),
+            range: TimeRange {
+                start_ms: T0,
+                end_ms: T0 + HOUR,
+            },
+            select,
+        }
+    }
+
+    #[test]
+    fn golden_rows() {
+        check(
+            "last row per series",
+            rows("telegraf", &rows_query(RowSelect::Last)),
+            r#"
+from(bucket: "telegraf")
+  |> range(start: 2024-01-01T00:00:00Z, stop: 2024-01-01T01:00:00Z)
+  |> filter(fn: (r) => r._measurement == "procstat_top" and (r._field == "pid" or r._field == "cmdline") and r["host"] == "web-1")
+  |> last()
+  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
+  |> sort(columns: ["_time"], desc: true)
+  |> limit(n: 1)
+"#,
+        );
+        let q = RowsQuery {
+            measurement: "alerts".into(),
+            fields: vec!["state".into()],
+            tags: BTreeMap::from([("role".to_owned(), String::new())]),
+            ..rows_query(RowSelect::All {
+                limit_per_series: 10_000,
+            })
+        };
+        check(
+            "every row, one field",
+            rows("telegraf", &q),
+            r#"
+from(bucket: "telegraf")
+  |> range(start: 2024-01-01T00:00:00Z, stop: 2024-01-01T01:00:00Z)
+  |> filter(fn: (r) => r._measurement == "alerts" and r._field == "state" and (not exists r["role"]))
+  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
+  |> sort(columns: ["_time"])
+  |> limit(n: 10000)
+"#,
+        );
+        let err = rows(
+            "b",
+            &RowsQuery {
+                fields: vec!["pid".into(), "_time".into()],
+                ..rows_query(RowSelect::Last)
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with("invalid fields:"), "{err}");
+        assert!(rows("", &rows_query(RowSelect::Last)).is_err());
+    }
+
+    #[test]
+    fn golden_field_keys() {
+        let range = TimeRange {
+            start_ms: T0,
+            end_ms: T0 + HOUR,
+        };
+        let all = FieldKeysQuery {
+            measurement: None,
+            tags: BTreeMap::new(),
+            range,
+        };
+        check(
+            "every field",
+            field_keys("telegraf", &all),
+            r#"
+from(bucket: "telegraf")
+  |> range(start: 2024-01-01T00:00:00Z, stop: 2024-01-01T01:00:00Z)
+  |> last()
+"#,
+        );
+        let one = FieldKeysQuery {
+            measurement: Some("shop".into()),
+            tags: BTreeMap::from([("host".to_owned(), "web-1".to_owned())]),
+            range,
+        };
+        check(
+            "one measurement of one host",
+            field_keys("telegraf", &one),
+            r#"
+from(bucket: "telegraf")
+  |> range(start: 2024-01-01T00:00:00Z, stop: 2024-01-01T01:00:00Z)
+  |> filter(fn: (r) => r._measurement == "shop" and r["host"] == "web-1")
+  |> last()
+"#,
+        );
+        let by_host = FieldKeysQuery {
+            measurement: None,
+            ..one
+        };
+        check(
+            "the measurements of one host",
+            field_keys("telegraf", &by_host),
+            r#"
+from(bucket: "telegraf")
+  |> range(start: 2024-01-01T00:00:00Z, stop: 2024-01-01T01:00:00Z)
+  |> filter(fn: (r) => r["host"] == "web-1")
+  |> last()
+"#,
+        );
+    }
+
+    #[test]
+    fn injection_in_rows_and_field_keys_is_inert() {
+        let benign_rows = RowsQuery {
+            measurement: "m".into(),
+            fields: vec!["f".into(), "g".into()],
+            tags: BTreeMap::from([("k".to_owned(), "v".to_owned())]),
+            ..rows_query(RowSelect::Last)
+        };
+        let (rows_shape, _) = tokenize(&rows("b", &benign_rows).unwrap());
+        let benign_keys = FieldKeysQuery {
+            measurement: Some("m".into()),
+            tags: BTreeMap::from([("k".to_owned(), "v".to_owned())]),
+            range: benign_rows.range,
+        };
+        let (keys_shape, _) = tokenize(&field_keys("b", &benign_keys).unwrap());
+        for e in [
+            r#"""#,
+            r"\",
+            "${x}",
+            r#"") |> drop(columns: ["_value"]) |> yield(name: "x"#,
+            "'; DROP DATABASE x",
+            "日本語 ✓",
+        ] {
+            let q = RowsQuery {
+                measurement: e.into(),
+                fields: vec![e.into(), "g".into()],
+                tags: BTreeMap::from([(e.to_owned(), e.to_owned())]),
+                ..benign_rows.clone()
+            };
+            let (shape, literals) = tokenize(&rows(e, &q).unwrap());
+            assert_eq!(shape, rows_shape, "{e:?}");
+            // bucket, measurement, field, tag key, tag value.
+            assert_eq!(literals.iter().filter(|l| *l == e).count(), 5, "{e:?}");
+            let q = FieldKeysQuery {
+                measurement: Some(e.into()),
+                tags: BTreeMap::from([(e.to_owned(), e.to_owned())]),
+                range: benign_rows.range,
+            };
+            let (shape, literals) = tokenize(&field_keys(e, &q).unwrap());
+            assert_eq!(shape, keys_shape, "{e:?}");
+            assert_eq!(literals.iter().filter(|l| *l == e).count(), 4, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn parse_rows_bodies() {
+        let fields = vec!["pid".to_owned(), "cmdline".to_owned(), "up".to_owned()];
+        let csv = body(&[
+            "#datatype,string,long,dateTime:RFC3339,dateTime:RFC3339,dateTime:RFC3339,string,string,string,long,string,string",
+            "#group,false,false,true,true,false,true,true,true,false,false,false",
+            "#default,_result,,,,,,,,,,",
+            ",result,table,_start,_stop,_time,_measurement,host,rank,pid,cmdline,name",
+            &format!(",,0,{S},2024-01-01T00:59:50Z,procstat_top,web-1,1,4242,\"nginx: \"\"main\"\", ü\r\nnext\",nginx"),
+            &format!(",,1,{S},2024-01-01T00:59:50Z,procstat_top,web-1,2,77,,cron"),
+            "",
+            "#datatype,string,long,dateTime:RFC3339,dateTime:RFC3339,dateTime:RFC3339,string,string,double,boolean",
+            "#group,false,false,true,true,false,true,true,false,false",
+            "#default,_result,,,,,,,,",
+            ",result,table,_start,_stop,_time,_measurement,host,pid,up",
+            &format!(",,2,{S},2024-01-01T00:00:10Z,procstat_top,db-1,1.5,true"),
+        ]);
+        let row = |host: &str, rank: Option<&str>, t: i64, f: Vec<(&str, FieldData)>| {
+            let mut tags = BTreeMap::from([("host".to_owned(), host.to_owned())]);
+            if let Some(rank) = rank {
+                tags.insert("rank".into(), rank.into());
+            }
+            Row {
+                tags,
+                time_ms: t,
+                fields: f.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            }
+        };
+        assert_eq!(
+            parse_rows(&csv, &fields).unwrap(),
+            vec![
+                row(
+                    "web-1",
+                    Some("1"),
+                    T0 + HOUR - 10_000,
+                    vec![
+                        ("pid", FieldData::Number(4242.0)),
+                        (
+                            "cmdline",
+                            FieldData::Text("nginx: \"main\", ü\nnext".into())
+                        ),
+                    ]
+                ),
+                row(
+                    "web-1",
+                    Some("2"),
+                    T0 + HOUR - 10_000,
+                    vec![("pid", FieldData::Number(77.0))]
+                ),
+                row(
+                    "db-1",
+                    None,
+                    T0 + 10_000,
+                    vec![
+                        ("pid", FieldData::Number(1.5)),
+                        ("up", FieldData::Bool(true))
+                    ]
+                ),
+            ]
+        );
+        assert_eq!(parse_rows("", &fields).unwrap(), vec![]);
+        let bad_bool = body(&[
+            "#datatype,string,long,dateTime:RFC3339,boolean",
+            "#group,false,false,false,false",
+            "#default,_result,,,",
+            ",result,table,_time,up",
+            ",,0,2024-01-01T00:00:00Z,maybe",
+        ]);
+        let err = parse_rows(&bad_bool, &fields).unwrap_err().to_string();
+        assert!(
+            err.contains("line 5: up \"maybe\" is not a valid boolean"),
+            "{err}"
+        );
+        let no_time = body(&[
+            "#datatype,string,long,long",
+            "#group,false,false,false",
+            "#default,_result,,",
+            ",result,table,pid",
+            ",,0,1",
+        ]);
+        assert!(parse_rows(&no_time, &fields).is_err());
+    }
+
+    #[test]
+    fn parse_field_keys_bodies() {
+        let csv = body(&[
+            "#datatype,string,long,dateTime:RFC3339,dateTime:RFC3339,dateTime:RFC3339,double,string,string,string",
+            "#group,false,false,true,true,false,false,true,true,true",
+            "#default,_result,,,,,,,,",
+            ",result,table,_start,_stop,_time,_value,_field,_measurement,host",
+            &format!(",,0,{S},2024-01-01T00:00:00Z,1.5,usage_idle,cpu,web-1"),
+            &format!(",,1,{S},2024-01-01T00:00:00Z,2.5,usage_idle,cpu,web-2"),
+            "",
+            "#datatype,string,long,dateTime:RFC3339,dateTime:RFC3339,dateTime:RFC3339,string,string,string,string",
+            "#group,false,false,true,true,false,false,true,true,true",
+            "#default,_result,,,,,,,,",
+            ",result,table,_start,_stop,_time,_value,_field,_measurement,host",
+            &format!(",,2,{S},2024-01-01T00:00:00Z,open,status,shop,web-1"),
+            "",
+            "#datatype,string,long,dateTime:RFC3339,dateTime:RFC3339,dateTime:RFC3339,long,string,string,string",
+            "#group,false,false,true,true,false,false,true,true,true",
+            "#default,_result,,,,,,,,",
+            ",result,table,_start,_stop,_time,_value,_field,_measurement,host",
+            &format!(",,3,{S},2024-01-01T00:00:00Z,3,pending,shop,web-1"),
+        ]);
+        let key = |m: &str, f: &str, kind| FieldKey {
+            measurement: m.into(),
+            field: f.into(),
+            kind,
+        };
+        assert_eq!(
+            parse_field_keys(&csv).unwrap(),
+            vec![
+                key("cpu", "usage_idle", FieldKind::Float),
+                key("shop", "pending", FieldKind::Integer),
+                key("shop", "status", FieldKind::String),
+            ]
+        );
+        assert_eq!(parse_field_keys("\r\n").unwrap(), vec![]);
+        let odd = csv.replace("double", "duration");
+        assert!(parse_field_keys(&odd).is_err());
     }
 
     #[test]
@@ -1716,6 +2224,8 @@ from(bucket: "telegraf")
     proptest! {
         #[test]
         fn parse_never_panics(s in any::<String>()) {
+            let _ = parse_rows(&s, &["a".to_owned()]);
+            let _ = parse_field_keys(&s);
             let _ = parse_series(&s);
             let _ = parse_tag_values(&s);
         }

@@ -33,6 +33,9 @@
 //! | rate, no window           | `SELECT non_negative_derivative("f"::field, 1s) … [GROUP BY "t"…]`                    |
 //! | tag values of `k`         | `SELECT *::field … GROUP BY "k" LIMIT 1` (see [`tag_values`])                         |
 //! | last value per series     | `SELECT last("f"::field) … GROUP BY *`                                                |
+//! | last row per series       | `SELECT "a"::field, "b"::field … GROUP BY * ORDER BY time DESC LIMIT 1`               |
+//! | every row, per series     | `SELECT "a"::field, "b"::field … GROUP BY * LIMIT n`                                  |
+//! | field keys                | `[SHOW MEASUREMENTS WHERE "t"::tag = 'v'; ]SHOW FIELD KEYS [FROM "m"]`                |
 
 use std::collections::BTreeMap;
 
@@ -40,8 +43,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::query::{
-    check_name, Aggregate, Every, LastQuery, QueryError, Series, SeriesQuery, TagValuesQuery,
-    TimeRange,
+    check_name, Aggregate, Every, FieldData, FieldKey, FieldKeysQuery, FieldKind, LastQuery,
+    QueryError, Row, RowSelect, RowsQuery, Series, SeriesQuery, TagValuesQuery, TimeRange,
 };
 
 /// The earliest time InfluxDB 1.x accepts, in whole milliseconds
@@ -172,6 +175,58 @@ pub fn last(rp: Option<&str>, q: &LastQuery) -> Result<String, QueryError> {
     ))
 }
 
+/// Renders a [`RowsQuery`] (validated first); read the answer with [`parse_rows`].
+///
+/// A raw `SELECT` of several fields returns the rows where at least one of them has a
+/// value, so [`RowSelect::Last`] is `… GROUP BY * ORDER BY time DESC LIMIT 1` (the
+/// newest such row of every series) and [`RowSelect::All`] is `… GROUP BY * LIMIT n`
+/// (the oldest `n` of every series, in time order).
+pub fn rows(rp: Option<&str>, q: &RowsQuery) -> Result<String, QueryError> {
+    q.validate()?;
+    let fields: Vec<String> = q.fields.iter().map(|f| field_ref(f)).collect();
+    let tail = match q.select {
+        RowSelect::Last => " ORDER BY time DESC LIMIT 1".to_owned(),
+        RowSelect::All { limit_per_series } => format!(" LIMIT {limit_per_series}"),
+    };
+    Ok(format!(
+        "SELECT {} FROM {} WHERE {} GROUP BY *{tail}",
+        fields.join(", "),
+        from_clause(rp, &q.measurement)?,
+        where_clause(&q.range, &q.tags)
+    ))
+}
+
+/// Renders a [`FieldKeysQuery`] (validated first); read the answer with
+/// [`parse_field_keys`] and the same query.
+///
+/// `SHOW FIELD KEYS [FROM "m"]`, preceded by `SHOW MEASUREMENTS WHERE "t"::tag = 'v' …;`
+/// when there are tag filters (the two answers are intersected). Neither statement
+/// takes a time range on 1.x: the range is not rendered (see [`FieldKeysQuery`]).
+/// Without a measurement and with a retention policy, `FROM "rp"./.*/`.
+pub fn field_keys(rp: Option<&str>, q: &FieldKeysQuery) -> Result<String, QueryError> {
+    q.validate()?;
+    let show_fields = match (&q.measurement, rp.filter(|rp| !rp.is_empty())) {
+        (Some(m), _) => format!("SHOW FIELD KEYS FROM {}", from_clause(rp, m)?),
+        (None, Some(rp)) => {
+            check_name("rp", rp)?;
+            format!("SHOW FIELD KEYS FROM {}./.*/", ident(rp))
+        }
+        (None, None) => "SHOW FIELD KEYS".to_owned(),
+    };
+    if q.tags.is_empty() {
+        return Ok(show_fields);
+    }
+    let conditions: Vec<String> = q
+        .tags
+        .iter()
+        .map(|(k, v)| format!("{}::tag = {}", ident(k), string_literal(v)))
+        .collect();
+    Ok(format!(
+        "SHOW MEASUREMENTS WHERE {}; {show_fields}",
+        conditions.join(" AND ")
+    ))
+}
+
 /// Renders `CREATE DATABASE "<name>"` (idempotent on the server).
 pub fn create_database(name: &str) -> String {
     format!("CREATE DATABASE {}", ident(name))
@@ -258,6 +313,7 @@ struct StatementResult {
 
 #[derive(Deserialize)]
 struct RawSeries {
+    name: Option<String>,
     tags: Option<BTreeMap<String, String>>,
     columns: Vec<String>,
     values: Option<Vec<Vec<Value>>>,
@@ -265,6 +321,11 @@ struct RawSeries {
 
 /// Reads the envelope: surfaces errors, returns every series of every statement.
 fn read_body(body: &[u8]) -> Result<Vec<RawSeries>, QueryError> {
+    Ok(read_statements(body)?.into_iter().flatten().collect())
+}
+
+/// Reads the envelope: surfaces errors, returns the series of each statement.
+fn read_statements(body: &[u8]) -> Result<Vec<Vec<RawSeries>>, QueryError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let parsed: Body = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         QueryError::decode(format!("invalid JSON at `{}`: {}", e.path(), e.inner()))
@@ -290,7 +351,7 @@ fn read_body(body: &[u8]) -> Result<Vec<RawSeries>, QueryError> {
                     .to_owned(),
             });
         }
-        out.extend(result.series.unwrap_or_default());
+        out.push(result.series.unwrap_or_default());
     }
     Ok(out)
 }
@@ -378,6 +439,170 @@ pub fn parse_tag_values(body: &[u8]) -> Result<Vec<String>, QueryError> {
     values.sort();
     values.dedup();
     Ok(values)
+}
+
+/// Parses the `/query?epoch=ms` answer to [`rows`] for the same `fields`: one [`Row`]
+/// per returned row, series by series in the server's order.
+///
+/// Each series must have the columns `time` and then one per field, in order (they
+/// are matched by position, so a field may have any name). Numbers, booleans and
+/// strings are kept with their type; `null` leaves the field out of the row.
+pub fn parse_rows(body: &[u8], fields: &[String]) -> Result<Vec<Row>, QueryError> {
+    let mut out = Vec::new();
+    for (index, raw) in read_body(body)?.into_iter().enumerate() {
+        if raw.columns.len() != fields.len() + 1
+            || raw.columns.first().map(String::as_str) != Some("time")
+        {
+            return Err(QueryError::decode(format!(
+                "series {index}: expected the columns [\"time\", <{} fields>], got {:?}",
+                fields.len(),
+                raw.columns
+            )));
+        }
+        let tags = raw.tags.unwrap_or_default();
+        for (r, values) in raw.values.unwrap_or_default().into_iter().enumerate() {
+            if values.len() != raw.columns.len() {
+                return Err(QueryError::decode(format!(
+                    "series {index} row {r}: expected {} values, got {}",
+                    raw.columns.len(),
+                    values.len()
+                )));
+            }
+            let mut values = values.into_iter();
+            let time = values.next().unwrap_or(Value::Null);
+            let time_ms = time.as_i64().ok_or_else(|| {
+                QueryError::decode(format!(
+                    "series {index} row {r}: time {} is not integer milliseconds (was epoch=ms requested?)",
+                    preview(&time)
+                ))
+            })?;
+            let mut row = Row {
+                tags: tags.clone(),
+                time_ms,
+                fields: BTreeMap::new(),
+            };
+            for (field, value) in fields.iter().zip(values) {
+                let data = match value {
+                    Value::Null => continue,
+                    Value::Bool(b) => FieldData::Bool(b),
+                    Value::String(s) => FieldData::Text(s),
+                    Value::Number(n) => FieldData::Number(n.as_f64().ok_or_else(|| {
+                        QueryError::decode(format!(
+                            "series {index} row {r}: field {field:?} holds {n}, not representable as f64"
+                        ))
+                    })?),
+                    other => {
+                        return Err(QueryError::decode(format!(
+                            "series {index} row {r}: field {field:?} holds {}",
+                            preview(&other)
+                        )))
+                    }
+                };
+                row.fields.insert(field.clone(), data);
+            }
+            out.push(row);
+        }
+    }
+    Ok(out)
+}
+
+/// Parses the answer to [`field_keys`] for the same query: the fields of each
+/// measurement (of the measurements `SHOW MEASUREMENTS` listed, when the query has tag
+/// filters), sorted by measurement and field. Unknown type names are a
+/// [`QueryError::Decode`].
+pub fn parse_field_keys(body: &[u8], q: &FieldKeysQuery) -> Result<Vec<FieldKey>, QueryError> {
+    let mut statements = read_statements(body)?.into_iter();
+    let expected = if q.tags.is_empty() { 1 } else { 2 };
+    if statements.len() != expected {
+        return Err(QueryError::decode(format!(
+            "expected {expected} statement results, got {}",
+            statements.len()
+        )));
+    }
+    let allowed: Option<std::collections::BTreeSet<String>> = if q.tags.is_empty() {
+        None
+    } else {
+        let mut names = std::collections::BTreeSet::new();
+        for (i, raw) in statements
+            .next()
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
+            if raw.columns.first().map(String::as_str) != Some("name") {
+                return Err(QueryError::decode(format!(
+                    "measurements series {i}: expected the column \"name\", got {:?}",
+                    raw.columns
+                )));
+            }
+            for row in raw.values.unwrap_or_default() {
+                match row.first() {
+                    Some(Value::String(name)) => {
+                        names.insert(name.clone());
+                    }
+                    other => {
+                        return Err(QueryError::decode(format!(
+                            "measurements series {i}: {} is not a measurement name",
+                            other.map_or_else(|| "an empty row".to_owned(), preview)
+                        )))
+                    }
+                }
+            }
+        }
+        Some(names)
+    };
+    let mut out = Vec::new();
+    for (i, raw) in statements
+        .next()
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let measurement = raw.name.clone().unwrap_or_default();
+        if let Some(m) = &q.measurement {
+            if &measurement != m {
+                continue;
+            }
+        }
+        if allowed.as_ref().is_some_and(|a| !a.contains(&measurement)) {
+            continue;
+        }
+        if raw.columns.len() != 2 || raw.columns[0] != "fieldKey" || raw.columns[1] != "fieldType" {
+            return Err(QueryError::decode(format!(
+                "field keys series {i}: expected the columns [\"fieldKey\", \"fieldType\"], got {:?}",
+                raw.columns
+            )));
+        }
+        for row in raw.values.unwrap_or_default() {
+            let (Some(Value::String(field)), Some(Value::String(kind))) = (row.first(), row.get(1))
+            else {
+                return Err(QueryError::decode(format!(
+                    "field keys series {i}: a row is not [<name>, <type>]: {}",
+                    preview(&Value::Array(row.clone()))
+                )));
+            };
+            let kind = match kind.as_str() {
+                "float" => FieldKind::Float,
+                "integer" => FieldKind::Integer,
+                "unsigned" => FieldKind::Unsigned,
+                "string" => FieldKind::String,
+                "boolean" => FieldKind::Boolean,
+                other => {
+                    return Err(QueryError::decode(format!(
+                        "field keys series {i}: unknown field type {other:?}"
+                    )))
+                }
+            };
+            out.push(FieldKey {
+                measurement: measurement.clone(),
+                field: field.clone(),
+                kind,
+            });
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 /// Parses the answer to `SHOW DATABASES` and tells whether `name` is among them.
@@ -851,6 +1076,265 @@ mod tests {
         );
     }
 
+    fn rows_query(select: RowSelect) -> RowsQuery {
+        RowsQuery {
+            measurement: "procstat_top".into(),
+            fields: vec!["pid".into(), "cmdline".into()],
+            tags: tags(&[("host", "web-1")]),
+            range: range(),
+            select,
+        }
+    }
+
+    #[test]
+    fn rows_and_field_keys_shapes() {
+        let w = format!("WHERE time >= {START}ms AND time < {END}ms AND \"host\"::tag = 'web-1'");
+        check(
+            rows(None, &rows_query(RowSelect::Last)),
+            &format!(
+                r#"SELECT "pid"::field, "cmdline"::field FROM "procstat_top" {w} GROUP BY * ORDER BY time DESC LIMIT 1"#
+            ),
+        );
+        check(
+            rows(
+                Some("autogen"),
+                &rows_query(RowSelect::All {
+                    limit_per_series: 500,
+                }),
+            ),
+            &format!(
+                r#"SELECT "pid"::field, "cmdline"::field FROM "autogen"."procstat_top" {w} GROUP BY * LIMIT 500"#
+            ),
+        );
+        let mut fk = FieldKeysQuery {
+            measurement: None,
+            tags: BTreeMap::new(),
+            range: range(),
+        };
+        check(field_keys(None, &fk), "SHOW FIELD KEYS");
+        check(
+            field_keys(Some("week"), &fk),
+            r#"SHOW FIELD KEYS FROM "week"./.*/"#,
+        );
+        fk.measurement = Some("shop".into());
+        check(field_keys(None, &fk), r#"SHOW FIELD KEYS FROM "shop""#);
+        fk.tags = tags(&[("host", "web-1"), ("dc", "it's")]);
+        check(
+            field_keys(Some("week"), &fk),
+            r#"SHOW MEASUREMENTS WHERE "dc"::tag = 'it\'s' AND "host"::tag = 'web-1'; SHOW FIELD KEYS FROM "week"."shop""#,
+        );
+        assert!(matches!(
+            rows(
+                None,
+                &RowsQuery {
+                    fields: vec![],
+                    ..rows_query(RowSelect::Last)
+                }
+            ),
+            Err(QueryError::Invalid {
+                param: "fields",
+                ..
+            })
+        ));
+        assert!(matches!(
+            field_keys(
+                Some("rp\n"),
+                &FieldKeysQuery {
+                    measurement: None,
+                    ..fk.clone()
+                }
+            ),
+            Err(QueryError::Invalid { param: "rp", .. })
+        ));
+    }
+
+    #[test]
+    fn hostile_strings_in_rows_and_field_keys_stay_quoted() {
+        for name in HOSTILE.iter().filter(|n| !n.is_empty()) {
+            let q = RowsQuery {
+                measurement: name.to_string(),
+                fields: vec![name.to_string(), "x".into()],
+                tags: tags(&[(name, name)]),
+                range: range(),
+                select: RowSelect::Last,
+            };
+            let n = || Token::Ident(name.to_string());
+            assert_eq!(
+                tokens(&rows(None, &q).unwrap()),
+                vec![
+                    Token::Other("SELECT ".into()),
+                    n(),
+                    Token::Other("::field, ".into()),
+                    Token::Ident("x".into()),
+                    Token::Other("::field FROM ".into()),
+                    n(),
+                    Token::Other(format!(" WHERE time >= {START}ms AND time < {END}ms AND ")),
+                    n(),
+                    Token::Other("::tag = ".into()),
+                    Token::Str(name.to_string()),
+                    Token::Other(" GROUP BY * ORDER BY time DESC LIMIT 1".into()),
+                ],
+                "{name:?}"
+            );
+            let fk = FieldKeysQuery {
+                measurement: Some(name.to_string()),
+                tags: tags(&[(name, name)]),
+                range: range(),
+            };
+            assert_eq!(
+                tokens(&field_keys(None, &fk).unwrap()),
+                vec![
+                    Token::Other("SHOW MEASUREMENTS WHERE ".into()),
+                    n(),
+                    Token::Other("::tag = ".into()),
+                    Token::Str(name.to_string()),
+                    Token::Other("; SHOW FIELD KEYS FROM ".into()),
+                    n(),
+                ],
+                "{name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn parse_rows_bodies() {
+        let fields = vec!["pid".to_owned(), "cmdline".to_owned(), "up".to_owned()];
+        let body = br#"{"results":[{"statement_id":0,"series":[
+            {"name":"p","tags":{"rank":"2"},"columns":["time","pid","cmdline","up"],"values":[[2000,3,"say \"hi\"",null]]},
+            {"name":"p","tags":{"rank":"1"},"columns":["time","pid","cmdline","up"],"values":[[1000,2.5,null,true],[3000,null,"",false]]}]}]}"#;
+        let row = |rank: &str, t: i64, f: &[(&str, FieldData)]| Row {
+            tags: tags(&[("rank", rank)]),
+            time_ms: t,
+            fields: f.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        };
+        assert_eq!(
+            parse_rows(body, &fields),
+            Ok(vec![
+                row(
+                    "2",
+                    2000,
+                    &[
+                        ("pid", FieldData::Number(3.0)),
+                        ("cmdline", FieldData::Text("say \"hi\"".into()))
+                    ]
+                ),
+                row(
+                    "1",
+                    1000,
+                    &[
+                        ("pid", FieldData::Number(2.5)),
+                        ("up", FieldData::Bool(true))
+                    ]
+                ),
+                row(
+                    "1",
+                    3000,
+                    &[
+                        ("cmdline", FieldData::Text(String::new())),
+                        ("up", FieldData::Bool(false))
+                    ]
+                ),
+            ])
+        );
+        assert_eq!(
+            parse_rows(br#"{"results":[{"statement_id":0}]}"#, &fields),
+            Ok(vec![])
+        );
+        for (bad, want) in [
+            (
+                r#"{"results":[{"series":[{"columns":["time","pid"],"values":[[1,2]]}]}]}"#,
+                "series 0: expected the columns",
+            ),
+            (
+                r#"{"results":[{"series":[{"columns":["time","a","b","c"],"values":[[1,2]]}]}]}"#,
+                "series 0 row 0: expected 4 values, got 2",
+            ),
+            (
+                r#"{"results":[{"series":[{"columns":["time","a","b","c"],"values":[["x",1,2,3]]}]}]}"#,
+                "series 0 row 0: time \"x\" is not integer milliseconds",
+            ),
+            (
+                r#"{"results":[{"series":[{"columns":["time","a","b","c"],"values":[[1,[1],2,3]]}]}]}"#,
+                "series 0 row 0: field \"pid\" holds [1]",
+            ),
+        ] {
+            match parse_rows(bad.as_bytes(), &fields) {
+                Err(QueryError::Decode { reason }) => assert!(reason.starts_with(want), "{reason}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            parse_rows(
+                br#"{"results":[{"statement_id":0,"error":"boom"}]}"#,
+                &fields
+            ),
+            Err(QueryError::Database { .. })
+        ));
+    }
+
+    #[test]
+    fn parse_field_keys_bodies() {
+        let all = FieldKeysQuery {
+            measurement: None,
+            tags: BTreeMap::new(),
+            range: range(),
+        };
+        let keys = br#"{"results":[{"statement_id":0,"series":[
+            {"name":"cpu","columns":["fieldKey","fieldType"],"values":[["usage_idle","float"]]},
+            {"name":"shop","columns":["fieldKey","fieldType"],"values":[["pending","integer"],["n","unsigned"],["ok","boolean"],["s","string"]]}]}]}"#;
+        let key = |m: &str, f: &str, kind| FieldKey {
+            measurement: m.into(),
+            field: f.into(),
+            kind,
+        };
+        assert_eq!(
+            parse_field_keys(keys, &all),
+            Ok(vec![
+                key("cpu", "usage_idle", FieldKind::Float),
+                key("shop", "n", FieldKind::Unsigned),
+                key("shop", "ok", FieldKind::Boolean),
+                key("shop", "pending", FieldKind::Integer),
+                key("shop", "s", FieldKind::String),
+            ])
+        );
+        let one = FieldKeysQuery {
+            measurement: Some("cpu".into()),
+            ..all.clone()
+        };
+        assert_eq!(
+            parse_field_keys(keys, &one),
+            Ok(vec![key("cpu", "usage_idle", FieldKind::Float)])
+        );
+        let by_host = FieldKeysQuery {
+            tags: tags(&[("host", "a")]),
+            ..all.clone()
+        };
+        let two = br#"{"results":[
+            {"statement_id":0,"series":[{"name":"measurements","columns":["name"],"values":[["shop"]]}]},
+            {"statement_id":1,"series":[
+                {"name":"cpu","columns":["fieldKey","fieldType"],"values":[["usage_idle","float"]]},
+                {"name":"shop","columns":["fieldKey","fieldType"],"values":[["pending","integer"]]}]}]}"#;
+        assert_eq!(
+            parse_field_keys(two, &by_host),
+            Ok(vec![key("shop", "pending", FieldKind::Integer)])
+        );
+        let none = br#"{"results":[{"statement_id":0},{"statement_id":1}]}"#;
+        assert_eq!(parse_field_keys(none, &by_host), Ok(vec![]));
+        for (body, q) in [
+            (&keys[..], &by_host),
+            (&none[..], &all),
+            (br#"{"results":[{"series":[{"name":"m","columns":["fieldKey","fieldType"],"values":[["f","decimal"]]}]}]}"#, &all),
+            (br#"{"results":[{"series":[{"name":"m","columns":["fieldKey"],"values":[["f"]]}]}]}"#, &all),
+            (br#"{"results":[{"series":[{"name":"m","columns":["fieldKey","fieldType"],"values":[[1,"float"]]}]}]}"#, &all),
+        ] {
+            assert!(
+                matches!(parse_field_keys(body, q), Err(QueryError::Decode { .. })),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
     #[test]
     fn times_are_clamped_to_what_influxdb_accepts() {
         let mut q = sq(None, None);
@@ -1165,6 +1649,20 @@ mod tests {
     }
 
     fn parse_everything(body: &[u8]) {
+        let _ = parse_rows(body, &["a".to_owned(), "b".to_owned()]);
+        let all = FieldKeysQuery {
+            measurement: None,
+            tags: BTreeMap::new(),
+            range: range(),
+        };
+        let _ = parse_field_keys(body, &all);
+        let _ = parse_field_keys(
+            body,
+            &FieldKeysQuery {
+                tags: tags(&[("h", "x")]),
+                ..all
+            },
+        );
         let _ = parse_series(body);
         let _ = parse_tag_values(body);
         let _ = database_exists(body, "x");

@@ -13,5 +13,6 @@ pub mod query;
 pub use client::{Client, RejectedLine, ServerVersion, WriteFailure, WriteReport};
 pub use error::InfluxError;
 pub use query::{
-    Aggregate, Every, LastQuery, QueryError, Series, SeriesQuery, TagValuesQuery, TimeRange,
+    Aggregate, Every, FieldData, FieldKey, FieldKeysQuery, FieldKind, LastQuery, QueryError, Row,
+    RowSelect, RowsQuery, Series, SeriesQuery, TagValuesQuery, TimeRange,
 };

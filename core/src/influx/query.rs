@@ -223,6 +223,180 @@ impl LastQuery {
     }
 }
 
+/// Which rows of each series a [`RowsQuery`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowSelect {
+    /// The most recent row of each series that has a value for at least one of the
+    /// fields (the fields without a value at that time are absent from the row).
+    Last,
+    /// Every row of each series that has a value for at least one of the fields,
+    /// oldest first, at most this many per series.
+    All {
+        /// At least 1.
+        limit_per_series: u32,
+    },
+}
+
+/// Several fields of one measurement, as rows: for text fields (`cmdline`,
+/// `last_line`, an alert's `state`) and for reading a whole point at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowsQuery {
+    /// The measurement.
+    pub measurement: String,
+    /// At least one field, each named once.
+    pub fields: Vec<String>,
+    /// Tag equality filters, ANDed.
+    pub tags: BTreeMap<String, String>,
+    /// The range to read.
+    pub range: TimeRange,
+    /// Which rows.
+    pub select: RowSelect,
+}
+
+impl RowsQuery {
+    /// Refuses empty or duplicate fields, control characters, a zero limit and an
+    /// empty range.
+    pub fn validate(&self) -> Result<(), QueryError> {
+        check_name("measurement", &self.measurement)?;
+        if self.fields.is_empty() {
+            return Err(QueryError::invalid(
+                "fields",
+                "at least one field is needed",
+            ));
+        }
+        for (i, f) in self.fields.iter().enumerate() {
+            check_name("fields", f)?;
+            if self.fields[..i].contains(f) {
+                return Err(QueryError::invalid(
+                    "fields",
+                    format!("{f:?} is listed twice"),
+                ));
+            }
+        }
+        check_tags(&self.tags)?;
+        if let RowSelect::All {
+            limit_per_series: 0,
+        } = self.select
+        {
+            return Err(QueryError::invalid("limit", "must be at least 1"));
+        }
+        self.range.validate()
+    }
+}
+
+/// A field value read by a [`RowsQuery`]. Integers become `f64` (exact up to 2^53).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldData {
+    /// A float, integer or unsigned field.
+    Number(f64),
+    /// A string field.
+    Text(String),
+    /// A boolean field.
+    Bool(bool),
+}
+
+impl FieldData {
+    /// A number, or a boolean as 1/0; `None` for text.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            FieldData::Number(v) => Some(*v),
+            FieldData::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+            FieldData::Text(_) => None,
+        }
+    }
+    /// The text of a text field; `None` for numbers and booleans.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            FieldData::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// One row of a [`RowsQuery`]: its series' tags, its time (unix ms), and the fields
+/// that have a value at that time.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Row {
+    /// The series' tags.
+    pub tags: BTreeMap<String, String>,
+    /// The row's time, unix ms.
+    pub time_ms: i64,
+    /// The fields with a value at that time.
+    pub fields: BTreeMap<String, FieldData>,
+}
+
+/// The fields (and their types) of one measurement or of all, optionally only of the
+/// measurements that have series matching `tags` (e.g. the measurements one host
+/// reports).
+///
+/// Flux looks at the series with points in `range`. InfluxQL (1.x `SHOW MEASUREMENTS`,
+/// `SHOW FIELD KEYS`) cannot bound these statements in time and answers from the
+/// index: every measurement with a matching series still in the database, whatever
+/// `range` says. Callers must treat the answer as "may have data", not "has data in
+/// the range".
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldKeysQuery {
+    /// One measurement, or `None` for every measurement.
+    pub measurement: Option<String>,
+    /// Tag equality filters, ANDed; empty lists every measurement.
+    pub tags: BTreeMap<String, String>,
+    /// See above for what the range means per dialect.
+    pub range: TimeRange,
+}
+
+impl FieldKeysQuery {
+    /// Refuses control characters, an empty measurement name and an empty range.
+    pub fn validate(&self) -> Result<(), QueryError> {
+        if let Some(m) = &self.measurement {
+            check_name("measurement", m)?;
+        }
+        check_tags(&self.tags)?;
+        self.range.validate()
+    }
+}
+
+/// The type InfluxDB stores a field with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FieldKind {
+    /// `float` / `double`.
+    Float,
+    /// `integer` / `long`.
+    Integer,
+    /// `unsigned` / `unsignedLong`.
+    Unsigned,
+    /// `string`.
+    String,
+    /// `boolean`.
+    Boolean,
+}
+
+impl FieldKind {
+    /// Float, integer or unsigned: a field that can be aggregated and charted.
+    pub fn is_numeric(self) -> bool {
+        matches!(
+            self,
+            FieldKind::Float | FieldKind::Integer | FieldKind::Unsigned
+        )
+    }
+}
+
+/// One field of one measurement.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FieldKey {
+    /// The measurement.
+    pub measurement: String,
+    /// The field's name.
+    pub field: String,
+    /// Its type.
+    pub kind: FieldKind,
+}
+
+/// Reads an RFC 3339 time (`2024-01-01T00:00:00Z`, `…T08:00:00.5+08:00`; up to 9
+/// fractional digits, `Z` or a `±hh:mm` offset) as unix milliseconds, rounded down.
+pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
+    super::flux::parse_time_ms(s)
+}
+
 /// A result series: its tags and its points `(unix ms, value)`; `None` is an empty
 /// window or a null.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -328,6 +502,91 @@ mod tests {
         };
         let err = q.validate().unwrap_err();
         assert!(err.to_string().starts_with("invalid field:"), "{err}");
+    }
+
+    #[test]
+    fn rows_and_field_keys_validate() {
+        let range = TimeRange {
+            start_ms: 0,
+            end_ms: 1,
+        };
+        let q = RowsQuery {
+            measurement: "procstat_top".into(),
+            fields: vec!["pid".into(), "cmdline".into()],
+            tags: BTreeMap::new(),
+            range,
+            select: RowSelect::Last,
+        };
+        assert!(q.validate().is_ok());
+        for (bad, param) in [
+            (
+                RowsQuery {
+                    fields: vec![],
+                    ..q.clone()
+                },
+                "fields",
+            ),
+            (
+                RowsQuery {
+                    fields: vec!["a".into(), "a".into()],
+                    ..q.clone()
+                },
+                "fields",
+            ),
+            (
+                RowsQuery {
+                    fields: vec!["a\nb".into()],
+                    ..q.clone()
+                },
+                "fields",
+            ),
+            (
+                RowsQuery {
+                    select: RowSelect::All {
+                        limit_per_series: 0,
+                    },
+                    ..q.clone()
+                },
+                "limit",
+            ),
+            (
+                RowsQuery {
+                    measurement: String::new(),
+                    ..q.clone()
+                },
+                "measurement",
+            ),
+            (
+                RowsQuery {
+                    range: TimeRange {
+                        start_ms: 1,
+                        end_ms: 1,
+                    },
+                    ..q.clone()
+                },
+                "range",
+            ),
+        ] {
+            match bad.validate() {
+                Err(QueryError::Invalid { param: p, .. }) => assert_eq!(p, param, "{bad:?}"),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+        let fk = FieldKeysQuery {
+            measurement: None,
+            tags: BTreeMap::from([("host".to_owned(), "a\rb".to_owned())]),
+            range,
+        };
+        assert!(matches!(
+            fk.validate(),
+            Err(QueryError::Invalid { param: "tags", .. })
+        ));
+        assert!(FieldKind::Unsigned.is_numeric() && !FieldKind::String.is_numeric());
+        assert!(!FieldKind::Boolean.is_numeric());
+        assert_eq!(FieldData::Bool(true).as_f64(), Some(1.0));
+        assert_eq!(FieldData::Text("x".into()).as_str(), Some("x"));
+        assert_eq!(parse_rfc3339_ms("1970-01-01T08:00:00.001+08:00"), Some(1));
+        assert_eq!(parse_rfc3339_ms("yesterday"), None);
     }
 
     #[test]
