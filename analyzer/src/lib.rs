@@ -3,6 +3,7 @@
 //! So far: configuration and the connection to InfluxDB; detectors, rules and
 //! notifications come with the analyzer issue.
 
+pub mod eval;
 pub mod lifecycle;
 
 use std::future::Future;

@@ -5,6 +5,8 @@
 
 mod ewma;
 mod iforest;
+mod lagged;
+mod likelihood;
 mod quantile;
 mod sigma;
 mod threshold;
@@ -16,6 +18,8 @@ use serde::Deserialize;
 
 pub use ewma::{Ewma, EwmaConfig};
 pub use iforest::{IsolationForest, IsolationForestConfig};
+pub use lagged::{LaggedForest, LaggedForestConfig};
+pub use likelihood::{Novelty, NoveltyConfig};
 pub use quantile::{Quantile, QuantileConfig};
 pub use sigma::{Sigma, SigmaConfig};
 pub use threshold::{Threshold, ThresholdConfig};
@@ -93,6 +97,8 @@ pub enum DetectorConfig {
     #[serde(rename = "3sigma", alias = "sigma")]
     Sigma(SigmaConfig),
     Quantile(QuantileConfig),
+    /// The production detector: shape novelty, see [`Novelty`].
+    Novelty(NoveltyConfig),
 }
 
 impl DetectorConfig {
@@ -103,6 +109,7 @@ impl DetectorConfig {
             DetectorConfig::Ewma(c) => c.problems(),
             DetectorConfig::Sigma(c) => c.problems(),
             DetectorConfig::Quantile(c) => c.problems(),
+            DetectorConfig::Novelty(c) => c.problems(),
         }
     }
 
@@ -112,6 +119,7 @@ impl DetectorConfig {
             DetectorConfig::Ewma(c) => Detector::Ewma(Ewma::new(c.clone())),
             DetectorConfig::Sigma(c) => Detector::Sigma(Sigma::new(c.clone())),
             DetectorConfig::Quantile(c) => Detector::Quantile(Quantile::new(c.clone())),
+            DetectorConfig::Novelty(c) => Detector::Novelty(Novelty::new(c.clone())),
         }
     }
 }
@@ -123,6 +131,7 @@ pub enum Detector {
     Ewma(Ewma),
     Sigma(Sigma),
     Quantile(Quantile),
+    Novelty(Novelty),
 }
 
 impl Detector {
@@ -135,6 +144,16 @@ impl Detector {
             Detector::Ewma(d) => d.update(x),
             Detector::Sigma(d) => d.update(x),
             Detector::Quantile(d) => d.update(x),
+            Detector::Novelty(d) => d.update(x),
+        }
+    }
+
+    /// Judge the next point, taken at `t_ms` (milliseconds since the epoch, increasing).
+    /// Detectors that use time (seasonality) get it; the others ignore it.
+    pub fn update_at(&mut self, t_ms: i64, value: Option<f64>) -> Option<Verdict> {
+        match self {
+            Detector::Novelty(d) => d.update_at(t_ms, value.filter(|v| v.is_finite())?),
+            _ => self.update(value),
         }
     }
 
