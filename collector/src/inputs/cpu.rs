@@ -459,11 +459,7 @@ cpu1 2150 150 450 8300 75 30 25 15 0 65
     fn no_time_passed_and_errors() {
         check(Config::default(), &[T1, T1], &[&[], &[]]);
         let dir = tempfile::tempdir().unwrap();
-        let paths = HostPaths {
-            proc_root: dir.path().to_owned(),
-            sys_root: dir.path().to_owned(),
-            mount_prefix: PathBuf::new(),
-        };
+        let paths = crate::inputs::test_paths(dir.path());
         let mut input = Input::new(&Config::default(), &paths);
         let e = input
             .gather(&mut test_accumulator())
@@ -559,11 +555,7 @@ cpu1 2150 150 450 8300 75 30 25 15 0 65
         #[test]
         fn garbage_never_panics(a: Vec<u8>, b: Vec<u8>) {
             let dir = tempfile::tempdir().unwrap();
-            let paths = HostPaths {
-                proc_root: dir.path().to_owned(),
-                sys_root: dir.path().to_owned(),
-                mount_prefix: PathBuf::new(),
-            };
+            let paths = crate::inputs::test_paths(dir.path());
             let mut input = Input::new(&Config::default(), &paths);
             for content in [&a, &b] {
                 std::fs::write(dir.path().join("stat"), content).unwrap();
@@ -577,11 +569,7 @@ cpu1 2150 150 450 8300 75 30 25 15 0 65
             lines2 in proptest::collection::vec("cpu[0-9]{0,3} ( ?[0-9]{1,20}){0,12}", 0..6),
         ) {
             let dir = tempfile::tempdir().unwrap();
-            let paths = HostPaths {
-                proc_root: dir.path().to_owned(),
-                sys_root: dir.path().to_owned(),
-                mount_prefix: PathBuf::new(),
-            };
+            let paths = crate::inputs::test_paths(dir.path());
             let mut input = Input::new(&Config::default(), &paths);
             for content in [lines.join("\n"), lines2.join("\n")] {
                 std::fs::write(dir.path().join("stat"), content).unwrap();

@@ -674,11 +674,7 @@ garbage
     #[test]
     fn unreadable_table_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let paths = HostPaths {
-            proc_root: dir.path().to_owned(),
-            sys_root: dir.path().to_owned(),
-            mount_prefix: PathBuf::new(),
-        };
+        let paths = crate::inputs::test_paths(dir.path());
         let mut input = Input::new(&Config::default(), &paths);
         let e = input
             .gather(&mut test_accumulator())
@@ -771,11 +767,7 @@ garbage
             let dir = tempfile::tempdir().unwrap();
             std::fs::create_dir_all(dir.path().join("self")).unwrap();
             std::fs::write(dir.path().join("self/mounts"), lines.join("\n")).unwrap();
-            let paths = HostPaths {
-                proc_root: dir.path().to_owned(),
-                sys_root: dir.path().to_owned(),
-                mount_prefix: PathBuf::new(),
-            };
+            let paths = crate::inputs::test_paths(dir.path());
             let mut input = Input::new(&Config::default(), &paths);
             let _ = input.gather(&mut test_accumulator());
         }

@@ -194,11 +194,7 @@ mod tests {
     fn check(config: Config, samples: &[&str], want: &[&[Want]]) {
         assert_eq!(samples.len(), want.len());
         let dir = tempfile::tempdir().unwrap();
-        let paths = HostPaths {
-            proc_root: dir.path().to_owned(),
-            sys_root: dir.path().to_owned(),
-            mount_prefix: PathBuf::new(),
-        };
+        let paths = crate::inputs::test_paths(dir.path());
         let mut input = Input::new(&config, &paths);
         for (i, (sample, want)) in samples.iter().zip(want).enumerate() {
             std::fs::write(dir.path().join("diskstats"), sample).unwrap();
@@ -357,11 +353,7 @@ garbage
     #[test]
     fn errors_and_validation() {
         let dir = tempfile::tempdir().unwrap();
-        let paths = HostPaths {
-            proc_root: dir.path().to_owned(),
-            sys_root: dir.path().to_owned(),
-            mount_prefix: PathBuf::new(),
-        };
+        let paths = crate::inputs::test_paths(dir.path());
         let mut input = Input::new(&Config::default(), &paths);
         let e = input
             .gather(&mut test_accumulator())
@@ -430,11 +422,7 @@ garbage
         #[test]
         fn garbage_never_panics(a: Vec<u8>, b: Vec<u8>) {
             let dir = tempfile::tempdir().unwrap();
-            let paths = HostPaths {
-                proc_root: dir.path().to_owned(),
-                sys_root: dir.path().to_owned(),
-                mount_prefix: PathBuf::new(),
-            };
+            let paths = crate::inputs::test_paths(dir.path());
             let mut input = Input::new(&Config::default(), &paths);
             for content in [&a, &b] {
                 std::fs::write(dir.path().join("diskstats"), content).unwrap();

@@ -313,11 +313,7 @@ mod tests {
         if let Some(v) = vmstat {
             std::fs::write(dir.path().join("vmstat"), v).unwrap();
         }
-        let paths = HostPaths {
-            proc_root: dir.path().to_owned(),
-            sys_root: dir.path().to_owned(),
-            mount_prefix: PathBuf::new(),
-        };
+        let paths = crate::inputs::test_paths(dir.path());
         let mut input = Input::new(&Config::default(), &paths);
         input.page_size = 4096;
         let mut acc = test_accumulator();
@@ -499,11 +495,7 @@ DirectMap4k:       30720 kB
     #[test]
     fn two_cycles_read_the_new_content() {
         let dir = tempfile::tempdir().unwrap();
-        let paths = HostPaths {
-            proc_root: dir.path().to_owned(),
-            sys_root: dir.path().to_owned(),
-            mount_prefix: PathBuf::new(),
-        };
+        let paths = crate::inputs::test_paths(dir.path());
         let mut input = Input::new(&Config::default(), &paths);
         input.page_size = 4096;
         let mut gather = |meminfo: &str, vmstat: &str| {
@@ -542,11 +534,7 @@ DirectMap4k:       30720 kB
     #[test]
     fn errors() {
         let dir = tempfile::tempdir().unwrap();
-        let paths = HostPaths {
-            proc_root: dir.path().to_owned(),
-            sys_root: dir.path().to_owned(),
-            mount_prefix: PathBuf::new(),
-        };
+        let paths = crate::inputs::test_paths(dir.path());
         let mut input = Input::new(&Config::default(), &paths);
         let e = input
             .gather(&mut test_accumulator())
@@ -622,11 +610,7 @@ DirectMap4k:       30720 kB
             let dir = tempfile::tempdir().unwrap();
             std::fs::write(dir.path().join("meminfo"), &meminfo).unwrap();
             std::fs::write(dir.path().join("vmstat"), &vmstat).unwrap();
-            let paths = HostPaths {
-                proc_root: dir.path().to_owned(),
-                sys_root: dir.path().to_owned(),
-                mount_prefix: PathBuf::new(),
-            };
+            let paths = crate::inputs::test_paths(dir.path());
             let mut input = Input::new(&Config::default(), &paths);
             let _ = input.gather(&mut test_accumulator());
         }
@@ -638,11 +622,7 @@ DirectMap4k:       30720 kB
             let dir = tempfile::tempdir().unwrap();
             std::fs::write(dir.path().join("meminfo"), lines.join("\n")).unwrap();
             std::fs::write(dir.path().join("vmstat"), "pswpin 18446744073709551615\npswpout 1\n").unwrap();
-            let paths = HostPaths {
-                proc_root: dir.path().to_owned(),
-                sys_root: dir.path().to_owned(),
-                mount_prefix: PathBuf::new(),
-            };
+            let paths = crate::inputs::test_paths(dir.path());
             let mut input = Input::new(&Config::default(), &paths);
             let mut acc = test_accumulator();
             let _ = input.gather(&mut acc);

@@ -113,6 +113,16 @@ impl Accumulator {
 /// An input's failure for one cycle. The message names the input and what failed.
 pub type InputError = anyhow::Error;
 
+/// `/proc` and `/sys` both at `dir`, for tests with fixture trees.
+#[cfg(test)]
+pub fn test_paths(dir: &Path) -> HostPaths {
+    HostPaths {
+        proc_root: dir.to_owned(),
+        sys_root: dir.to_owned(),
+        mount_prefix: PathBuf::new(),
+    }
+}
+
 /// A fresh accumulator for tests: `host=test`, timestamp 1 s.
 #[cfg(test)]
 pub fn test_accumulator() -> Accumulator {

@@ -305,11 +305,7 @@ Inter-|   Receive                                                |  Transmit
     #[test]
     fn errors_and_validation() {
         let dir = tempfile::tempdir().unwrap();
-        let paths = HostPaths {
-            proc_root: dir.path().to_owned(),
-            sys_root: dir.path().to_owned(),
-            mount_prefix: PathBuf::new(),
-        };
+        let paths = crate::inputs::test_paths(dir.path());
         let mut input = Input::new(&Config::default(), &paths);
         let e = input
             .gather(&mut test_accumulator())
@@ -376,11 +372,7 @@ Inter-|   Receive                                                |  Transmit
         #[test]
         fn garbage_never_panics(a: Vec<u8>, b: Vec<u8>) {
             let dir = tempfile::tempdir().unwrap();
-            let paths = HostPaths {
-                proc_root: dir.path().to_owned(),
-                sys_root: dir.path().to_owned(),
-                mount_prefix: PathBuf::new(),
-            };
+            let paths = crate::inputs::test_paths(dir.path());
             std::fs::create_dir_all(dir.path().join("net")).unwrap();
             let mut input = Input::new(&Config::default(), &paths);
             for content in [&a, &b] {

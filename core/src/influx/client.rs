@@ -13,7 +13,8 @@ use tracing::{debug, warn};
 
 use super::error::{describe, InfluxError};
 use super::query::{
-    FieldKey, FieldKeysQuery, LastQuery, Row, RowsQuery, Series, SeriesQuery, TagValuesQuery,
+    FieldKey, FieldKeysQuery, LastQuery, QueryError, Row, RowsQuery, Series, SeriesQuery,
+    TagValuesQuery,
 };
 use super::{flux, influxql};
 use crate::config::{InfluxSettings, VersionSetting};
@@ -423,69 +424,75 @@ impl Client {
         }
     }
 
+    /// Validate, render for the server's dialect, send, parse: what every typed
+    /// query does. `flux` gets the bucket, `influxql` the retention policy.
+    async fn dispatch<T>(
+        &self,
+        flux_text: impl FnOnce(&str) -> Result<String, QueryError>,
+        flux_parse: impl FnOnce(&str) -> Result<T, QueryError>,
+        influxql_text: impl FnOnce(Option<&str>) -> Result<String, QueryError>,
+        influxql_parse: impl FnOnce(&[u8]) -> Result<T, QueryError>,
+    ) -> Result<T, InfluxError> {
+        match self.version().await? {
+            ServerVersion::V2 => {
+                let text = flux_text(&self.inner.settings.bucket)?;
+                Ok(flux_parse(&self.flux_raw(&text).await?)?)
+            }
+            v => {
+                let text = influxql_text(self.rp(v))?;
+                let body = self.influxql_raw(&text, Some(self.influxql_db(v))).await?;
+                Ok(influxql_parse(&body)?)
+            }
+        }
+    }
+
     /// One numeric series (or one per group) over a range.
     pub async fn query_series(&self, q: &SeriesQuery) -> Result<Vec<Series>, InfluxError> {
         q.validate()?;
-        match self.version().await? {
-            ServerVersion::V2 => {
-                let text = flux::series(&self.inner.settings.bucket, q)?;
-                Ok(flux::parse_series(&self.flux_raw(&text).await?)?)
-            }
-            v => {
-                let text = influxql::series(self.rp(v), q)?;
-                let body = self.influxql_raw(&text, Some(self.influxql_db(v))).await?;
-                Ok(influxql::parse_series(&body)?)
-            }
-        }
+        self.dispatch(
+            |b| flux::series(b, q),
+            flux::parse_series,
+            |rp| influxql::series(rp, q),
+            influxql::parse_series,
+        )
+        .await
     }
 
     /// The distinct values of a tag in a range (e.g. every host that reported).
     pub async fn query_tag_values(&self, q: &TagValuesQuery) -> Result<Vec<String>, InfluxError> {
         q.validate()?;
-        match self.version().await? {
-            ServerVersion::V2 => {
-                let text = flux::tag_values(&self.inner.settings.bucket, q)?;
-                Ok(flux::parse_tag_values(&self.flux_raw(&text).await?)?)
-            }
-            v => {
-                let text = influxql::tag_values(self.rp(v), q)?;
-                let body = self.influxql_raw(&text, Some(self.influxql_db(v))).await?;
-                Ok(influxql::parse_tag_values(&body)?)
-            }
-        }
+        self.dispatch(
+            |b| flux::tag_values(b, q),
+            flux::parse_tag_values,
+            |rp| influxql::tag_values(rp, q),
+            influxql::parse_tag_values,
+        )
+        .await
     }
 
     /// The last value of a field for every series in a range.
     pub async fn query_last(&self, q: &LastQuery) -> Result<Vec<Series>, InfluxError> {
         q.validate()?;
-        match self.version().await? {
-            ServerVersion::V2 => {
-                let text = flux::last(&self.inner.settings.bucket, q)?;
-                Ok(flux::parse_series(&self.flux_raw(&text).await?)?)
-            }
-            v => {
-                let text = influxql::last(self.rp(v), q)?;
-                let body = self.influxql_raw(&text, Some(self.influxql_db(v))).await?;
-                Ok(influxql::parse_series(&body)?)
-            }
-        }
+        self.dispatch(
+            |b| flux::last(b, q),
+            flux::parse_series,
+            |rp| influxql::last(rp, q),
+            influxql::parse_series,
+        )
+        .await
     }
 
     /// Rows of several fields (numbers or text) per series: the last row of each, or
     /// every row. See [`RowsQuery`].
     pub async fn query_rows(&self, q: &RowsQuery) -> Result<Vec<Row>, InfluxError> {
         q.validate()?;
-        match self.version().await? {
-            ServerVersion::V2 => {
-                let text = flux::rows(&self.inner.settings.bucket, q)?;
-                Ok(flux::parse_rows(&self.flux_raw(&text).await?, &q.fields)?)
-            }
-            v => {
-                let text = influxql::rows(self.rp(v), q)?;
-                let body = self.influxql_raw(&text, Some(self.influxql_db(v))).await?;
-                Ok(influxql::parse_rows(&body, &q.fields)?)
-            }
-        }
+        self.dispatch(
+            |b| flux::rows(b, q),
+            |body| flux::parse_rows(body, &q.fields),
+            |rp| influxql::rows(rp, q),
+            |body| influxql::parse_rows(body, &q.fields),
+        )
+        .await
     }
 
     /// The fields, with their types, of one measurement or of every measurement
@@ -493,17 +500,13 @@ impl Client {
     /// what the range means in each dialect.
     pub async fn query_field_keys(&self, q: &FieldKeysQuery) -> Result<Vec<FieldKey>, InfluxError> {
         q.validate()?;
-        match self.version().await? {
-            ServerVersion::V2 => {
-                let text = flux::field_keys(&self.inner.settings.bucket, q)?;
-                Ok(flux::parse_field_keys(&self.flux_raw(&text).await?)?)
-            }
-            v => {
-                let text = influxql::field_keys(self.rp(v), q)?;
-                let body = self.influxql_raw(&text, Some(self.influxql_db(v))).await?;
-                Ok(influxql::parse_field_keys(&body, q)?)
-            }
-        }
+        self.dispatch(
+            |b| flux::field_keys(b, q),
+            flux::parse_field_keys,
+            |rp| influxql::field_keys(rp, q),
+            |body| influxql::parse_field_keys(body, q),
+        )
+        .await
     }
 
     /// Write points (nanosecond precision). See [`Client::write_lines`].
