@@ -99,19 +99,31 @@ const RECHECK_AFTER: Duration = Duration::from_secs(5);
 /// Every measurement's fields and types.
 pub type Fields = BTreeMap<String, BTreeMap<String, FieldKind>>;
 
+#[derive(Clone)]
 struct Cached {
     at: Instant,
     fields: Arc<Fields>,
 }
 
 /// The database's measurements and fields, fetched at most every few seconds and
-/// shared by the requests of one server.
+/// shared by the requests of one server. Stale-while-revalidate: when the list is
+/// merely old, one request refreshes it and the others go on with the old one; only a
+/// name missing from the list makes requests wait for a fresh one.
 #[derive(Default)]
 pub struct SchemaCache {
-    cached: Mutex<Option<Cached>>,
+    cached: std::sync::Mutex<Option<Cached>>,
+    /// Held while a refresh runs, so refreshes never pile up.
+    refreshing: Mutex<()>,
 }
 
 impl SchemaCache {
+    fn snapshot(&self) -> Option<Cached> {
+        match self.cached.lock() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
     /// The fields of every measurement; refetched when older than a minute, or older
     /// than a few seconds and `wanted` (measurement, field) is not in it.
     pub async fn fields(
@@ -119,15 +131,34 @@ impl SchemaCache {
         state: &AppState,
         wanted: Option<(&str, &str)>,
     ) -> Result<Arc<Fields>, AppError> {
-        let mut cached = self.cached.lock().await;
-        if let Some(c) = cached.as_ref() {
+        let has = |fields: &Fields| {
+            wanted.is_none_or(|(m, f)| fields.get(m).is_some_and(|fs| fs.contains_key(f)))
+        };
+        if let Some(c) = self.snapshot() {
             let age = c.at.elapsed();
-            let has = |(m, f): (&str, &str)| c.fields.get(m).is_some_and(|fs| fs.contains_key(f));
-            let stale = age > FRESH_FOR || (age > RECHECK_AFTER && wanted.is_some_and(|w| !has(w)));
-            if !stale {
-                return Ok(c.fields.clone());
+            if age <= FRESH_FOR && (age <= RECHECK_AFTER || has(&c.fields)) {
+                return Ok(c.fields);
+            }
+            if has(&c.fields) {
+                // Old, but it answers this request: refresh only if nobody else is.
+                return match self.refreshing.try_lock() {
+                    Ok(_refreshing) => self.refresh(state).await,
+                    Err(_) => Ok(c.fields),
+                };
             }
         }
+        let _refreshing = self.refreshing.lock().await;
+        // Another request may have refreshed it while this one waited.
+        if let Some(c) = self.snapshot() {
+            if c.at.elapsed() <= RECHECK_AFTER {
+                return Ok(c.fields);
+            }
+        }
+        self.refresh(state).await
+    }
+
+    /// Fetch the field list (the caller holds `refreshing`).
+    async fn refresh(&self, state: &AppState) -> Result<Arc<Fields>, AppError> {
         let now = now_ms();
         let max = i64::try_from(state.settings.max_range.as_millis()).unwrap_or(i64::MAX);
         let range = TimeRange::new(now.saturating_sub(max), now.saturating_add(1))
@@ -149,10 +180,14 @@ impl SchemaCache {
                 .insert(k.field, k.kind);
         }
         let fields = Arc::new(fields);
-        *cached = Some(Cached {
+        let fresh = Cached {
             at: Instant::now(),
             fields: fields.clone(),
-        });
+        };
+        match self.cached.lock() {
+            Ok(mut c) => *c = Some(fresh),
+            Err(poisoned) => *poisoned.into_inner() = Some(fresh),
+        }
         Ok(fields)
     }
 }
