@@ -8,6 +8,7 @@
 
 mod duration;
 pub mod influx;
+pub mod introspect;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
