@@ -460,6 +460,24 @@ struct Block {
     rows: Vec<(u64, csv::StringRecord)>,
 }
 
+/// The group-key columns that are tags: not the annotation column, `result`,
+/// `table`, nor Flux's own columns (`_start`, `_field`, …).
+fn tag_columns(block: &Block) -> Vec<usize> {
+    block
+        .columns
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(i, c)| {
+            c.group
+                && Some(*i) != block.result
+                && Some(*i) != block.table
+                && !RESERVED_COLUMNS.contains(&c.label.as_str())
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
 impl Block {
     fn column(&self, label: &str) -> Option<usize> {
         self.columns
@@ -731,19 +749,7 @@ pub fn parse_series(body: &str) -> Result<Vec<Series>, QueryError> {
         })?;
         let time_col = block.column("_time");
         let start_col = block.column("_start");
-        let tag_cols: Vec<usize> = block
-            .columns
-            .iter()
-            .enumerate()
-            .skip(1)
-            .filter(|(i, c)| {
-                c.group
-                    && Some(*i) != block.result
-                    && Some(*i) != block.table
-                    && !RESERVED_COLUMNS.contains(&c.label.as_str())
-            })
-            .map(|(i, _)| i)
-            .collect();
+        let tag_cols = tag_columns(block);
 
         for (line, row) in &block.rows {
             let line = *line;
@@ -822,19 +828,7 @@ pub fn parse_rows(body: &str, fields: &[String]) -> Result<Vec<Row>, QueryError>
                 block.header_line
             ))
         })?;
-        let tag_cols: Vec<usize> = block
-            .columns
-            .iter()
-            .enumerate()
-            .skip(1)
-            .filter(|(i, c)| {
-                c.group
-                    && Some(*i) != block.result
-                    && Some(*i) != block.table
-                    && !RESERVED_COLUMNS.contains(&c.label.as_str())
-            })
-            .map(|(i, _)| i)
-            .collect();
+        let tag_cols = tag_columns(block);
         let field_cols: Vec<(usize, &String)> = fields
             .iter()
             .filter_map(|f| block.column(f).map(|i| (i, f)))
