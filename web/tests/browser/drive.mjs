@@ -184,6 +184,12 @@ try {
   const custom = new URL(page.url()).searchParams;
   check(custom.get('start') === String(customStart) && custom.get('end') === String(customEnd),
     'a custom range lands in the URL as unix ms', page.url());
+  // A load started before the click (the previous range) may finish first: wait
+  // for the custom range's own load to reach the chart, then check it.
+  await page.waitForFunction(([s, e]) => {
+    const o = window.echarts.getInstanceByDom(document.getElementById('chart-cpu')).getOption();
+    return o.xAxis[0].min === s && o.xAxis[0].max === e;
+  }, [customStart, customEnd], { timeout: 15000 }).catch(() => {});
   const axis = await page.evaluate(() => {
     const o = window.echarts.getInstanceByDom(document.getElementById('chart-cpu')).getOption();
     return [o.xAxis[0].min, o.xAxis[0].max];
