@@ -1,12 +1,19 @@
 //! hostscope-analyzer: watches the stored metrics, raises alerts and sends reports.
 //!
-//! So far: configuration and the connection to InfluxDB; detectors, rules and
-//! notifications come with the analyzer issue.
+//! `run` evaluates the rules every `interval` ([`engine`]), keeps alert state in the
+//! state directory ([`state`]), serves the alerts API ([`api`]) and hands due
+//! notifications to the channels.
 
+pub mod api;
+pub mod engine;
 pub mod eval;
+pub mod event;
 pub mod lifecycle;
+pub mod rules;
+pub mod state;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -14,6 +21,9 @@ use hostscope_core::app::ProgramConfig;
 use hostscope_core::config::{ConfigErrors, HumanDuration, InfluxConfig, InfluxSettings};
 use hostscope_core::influx::Client;
 use serde::Deserialize;
+
+use crate::engine::{Engine, EngineSettings, GroupBy};
+use crate::rules::{Rule, RuleConfig};
 
 /// The sections of the configuration file this program reads.
 #[derive(Debug, Default, Deserialize)]
@@ -31,6 +41,18 @@ pub struct AnalyzerConfig {
     pub interval: Option<HumanDuration>,
     /// Where alert state, silences and the outbox are kept. Default `/var/lib/hostscope`.
     pub state_dir: Option<PathBuf>,
+    /// Address of the alerts API (for the web's Alerts page). Default `127.0.0.1:9094`.
+    pub listen: Option<String>,
+    /// Rules evaluated at once, at most. Default 4.
+    pub concurrency: Option<usize>,
+    /// Longest one rule's evaluation may take. Default: the interval.
+    pub timeout: Option<HumanDuration>,
+    /// Group events into one message per `host` or per `rule`. Default `host`.
+    pub group_by: Option<GroupBy>,
+    /// How long to wait for more events of a group before sending it. Default `30s`.
+    pub group_wait: Option<HumanDuration>,
+    /// The alert rules, `[[analyzer.rules]]`.
+    pub rules: Vec<RuleConfig>,
 }
 
 /// Validated settings.
@@ -39,6 +61,17 @@ pub struct Settings {
     pub influx: InfluxSettings,
     pub interval: Duration,
     pub state_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub concurrency: usize,
+    pub timeout: Duration,
+    pub group_by: GroupBy,
+    pub group_wait: Duration,
+    pub rules: Vec<Rule>,
+}
+
+/// The names rules may list in `channels`.
+fn channel_names(_config: &FileConfig) -> Vec<String> {
+    Vec::new()
 }
 
 impl ProgramConfig for FileConfig {
@@ -55,27 +88,109 @@ impl ProgramConfig for FileConfig {
         if interval < Duration::from_secs(1) {
             errors.push("analyzer.interval", "must be at least 1s");
         }
-        match influx {
-            Some(influx) if errors.is_empty() => Ok(Settings {
+        let a = &self.analyzer;
+        let listen_text = a.listen.as_deref().unwrap_or("127.0.0.1:9094");
+        let listen = match listen_text.parse::<SocketAddr>() {
+            Ok(l) => Some(l),
+            Err(_) => {
+                errors.push(
+                    "analyzer.listen",
+                    format!("{listen_text:?} is not an address like 127.0.0.1:9094"),
+                );
+                None
+            }
+        };
+        let concurrency = a.concurrency.unwrap_or(4);
+        if concurrency == 0 {
+            errors.push("analyzer.concurrency", "must be at least 1");
+        }
+        let timeout = a.timeout.map_or(interval, |t| t.get());
+        if timeout < Duration::from_secs(1) {
+            errors.push("analyzer.timeout", "must be at least 1s");
+        }
+        let rules = errors.absorb(rules::validate(&a.rules, &channel_names(self)));
+        match (influx, listen, rules) {
+            (Some(influx), Some(listen), Some(rules)) if errors.is_empty() => Ok(Settings {
                 influx,
                 interval,
-                state_dir: self
-                    .analyzer
+                state_dir: a
                     .state_dir
                     .clone()
                     .unwrap_or_else(|| PathBuf::from("/var/lib/hostscope")),
+                listen,
+                concurrency,
+                timeout,
+                group_by: a.group_by.unwrap_or_default(),
+                group_wait: a.group_wait.map_or(Duration::from_secs(30), |d| d.get()),
+                rules,
             }),
             _ => Err(errors),
         }
     }
 }
 
-/// Run until `shutdown` resolves.
+/// Run until `shutdown` resolves: evaluate the rules every `interval`, serve the API.
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let client = Client::new(settings.influx)?;
-    tracing::info!(message = "hostscope-analyzer started", interval = ?settings.interval);
-    let _ = client;
-    shutdown.await;
+    let client = Client::new(settings.influx.clone())?;
+    let mut engine = Engine::new(
+        client,
+        settings.rules,
+        EngineSettings {
+            state_dir: settings.state_dir.clone(),
+            concurrency: settings.concurrency,
+            timeout: settings.timeout,
+            group_by: settings.group_by,
+            group_wait: settings.group_wait,
+        },
+    )?;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let mut api_stop = stop_rx.clone();
+    let app = api::router(engine.shared(), api::system_clock());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = api_stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    tracing::info!(
+        message = "hostscope-analyzer started",
+        interval = ?settings.interval,
+        rules = engine.shared().rules.len(),
+        listen = %settings.listen
+    );
+    let interval_ms = i64::try_from(settings.interval.as_millis()).unwrap_or(i64::MAX);
+    tokio::pin!(shutdown);
+    loop {
+        let now = now_ms();
+        let cycle = engine.evaluate(now).await;
+        for (notification, channels) in cycle.notifications {
+            tracing::info!(message = "notification due", group = %notification.group, events = notification.events.len(), channels = ?channels);
+        }
+        // Sleep to the next multiple of the interval (cycles line up across restarts).
+        let next = (now / interval_ms + 1) * interval_ms;
+        let wait = Duration::from_millis(u64::try_from((next - now_ms()).max(0)).unwrap_or(0));
+        tokio::select! {
+            () = &mut shutdown => break,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+    let _ = stop_tx.send(true);
+    let _ = stop_rx.changed().await;
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(message = "API server error", error = %e),
+        Err(e) => tracing::warn!(message = "API server task failed", error = %e),
+    }
     tracing::info!(message = "hostscope-analyzer stopped");
     Ok(())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

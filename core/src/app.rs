@@ -27,7 +27,23 @@ pub fn load<C: ProgramConfig>(path: Option<PathBuf>) -> Result<C::Settings, Conf
         env: None,
     };
     let (raw, mut errors) = config::load_partial::<C>(&sources);
-    let settings = raw.and_then(|raw| errors.absorb(raw.validate()));
+    // A key the loader refused was taken out; what validation then says about it
+    // (missing, say) would only repeat the loader's error.
+    let refused: Vec<String> = errors.issues.iter().map(|i| i.key.clone()).collect();
+    let settings = raw.and_then(|raw| match raw.validate() {
+        Ok(s) => Some(s),
+        Err(e) => {
+            errors.issues.extend(e.issues.into_iter().filter(|i| {
+                !refused.iter().any(|r| {
+                    !r.is_empty()
+                        && (i.key == *r
+                            || i.key.starts_with(&format!("{r}."))
+                            || r.starts_with(&format!("{}.", i.key)))
+                })
+            }));
+            None
+        }
+    });
     match settings {
         Some(s) if errors.is_empty() => Ok(s),
         _ => Err(errors),

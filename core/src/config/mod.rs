@@ -209,6 +209,7 @@ pub fn load_partial<T: DeserializeOwned>(sources: &Sources) -> (Option<T>, Confi
     // keys on each pass.
     let mut unknown = std::collections::BTreeSet::new();
     let mut type_errors: Vec<(String, String)> = Vec::new();
+    let mut tried: Vec<String> = Vec::new();
     let value = loop {
         let mut on_unknown = |path: serde_ignored::Path<'_>| {
             unknown.insert(path.to_string());
@@ -219,11 +220,24 @@ pub fn load_partial<T: DeserializeOwned>(sources: &Sources) -> (Option<T>, Confi
             Err(e) => {
                 let path = e.path().to_string();
                 let key = if path == "." { String::new() } else { path };
-                type_errors.push((
-                    key.clone(),
-                    clean_serde_message(&e.into_inner().to_string()),
-                ));
-                if key.is_empty() || type_errors.len() >= 64 || !remove_path(&mut root, &key) {
+                // The same key failing again: taking things out makes no progress.
+                if tried.contains(&key) {
+                    break None;
+                }
+                tried.push(key.clone());
+                // A table whose member was just taken out now misses it: the member's
+                // own error already says what is wrong.
+                let parent_of_earlier = !key.is_empty()
+                    && type_errors
+                        .iter()
+                        .any(|(k, _)| k.starts_with(&format!("{key}.")));
+                if !parent_of_earlier {
+                    type_errors.push((
+                        key.clone(),
+                        clean_serde_message(&e.into_inner().to_string()),
+                    ));
+                }
+                if key.is_empty() || tried.len() >= 64 || !remove_path(&mut root, &key) {
                     break None;
                 }
             }
