@@ -116,6 +116,7 @@ pub struct Engine {
     shared: Arc<Shared>,
     /// Per rule index: trained forests by host.
     models: Vec<Models>,
+    extra_metrics: std::sync::Mutex<Vec<(&'static str, i64)>>,
 }
 
 fn ms(d: Duration) -> i64 {
@@ -163,6 +164,7 @@ impl Engine {
             settings,
             shared,
             models,
+            extra_metrics: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -208,18 +210,70 @@ impl Engine {
             tracing::error!(message = "cannot save the alert state", %error);
         }
         let lines = store.points.clone();
+        let internal = self.internal_line(&store, now_ms);
         drop(store);
-        self.write_history(lines).await;
+        self.write_history(lines, internal).await;
         cycle
     }
 
-    /// Write pending `alerts` points; the ones written leave the store, the others
-    /// stay for the next cycle.
-    async fn write_history(&self, lines: Vec<String>) {
-        if lines.is_empty() {
+    /// This cycle's `hostscope_internal` point (component `analyzer`): cumulative
+    /// counters and the alerts pending and firing now.
+    fn internal_line(&self, store: &Store, now_ms: i64) -> Option<String> {
+        let s = &self.shared.stats;
+        let load = |c: &AtomicU64| i64::try_from(c.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
+        let count = |st: State| {
+            store
+                .alerts
+                .values()
+                .filter(|a| a.lifecycle.state == st)
+                .count() as i64
+        };
+        let mut b = Point::builder("hostscope_internal")
+            .tag("component", "analyzer")
+            .field("cycles", load(&s.cycles))
+            .field("evaluations", load(&s.evaluations))
+            .field("evaluation_failures", load(&s.evaluation_failures))
+            .field("events", load(&s.events))
+            .field("silenced_events", load(&s.silenced_events))
+            .field("history_write_failures", load(&s.history_write_failures))
+            .field("alerts_firing", count(State::Firing))
+            .field("alerts_pending", count(State::Pending))
+            .field("history_backlog", store.points.len() as i64)
+            .timestamp(now_ms.saturating_mul(1_000_000));
+        for (name, value) in self
+            .extra_metrics
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default()
+        {
+            b = b.field(name, value);
+        }
+        let p = b.build().ok()?;
+        let mut buf = Vec::new();
+        encode(&p, Precision::Nanoseconds, &mut buf);
+        String::from_utf8(buf).ok().map(|l| l.trim_end().to_owned())
+    }
+
+    /// Counters of other parts (the outbox) to add to the analyzer's self-metrics.
+    pub fn set_extra_metrics(&self, metrics: Vec<(&'static str, i64)>) {
+        if let Ok(mut m) = self.extra_metrics.lock() {
+            *m = metrics;
+        }
+    }
+
+    /// Write pending `alerts` points (and the self-metrics point, which is not kept
+    /// when it cannot be written); the ones written leave the store, the others stay
+    /// for the next cycle.
+    async fn write_history(&self, lines: Vec<String>, internal: Option<String>) {
+        if lines.is_empty() && internal.is_none() {
             return;
         }
-        let text = lines.join("\n");
+        let text = lines
+            .iter()
+            .chain(internal.iter())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n");
         match self.client.write_lines(&text, Precision::Nanoseconds).await {
             Ok(report) => {
                 for r in &report.rejected {

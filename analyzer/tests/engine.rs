@@ -249,6 +249,17 @@ async fn a_rule_fires_on_injected_data_writes_history_and_survives_a_restart() {
         )
         .await;
     assert_eq!(h["results"][0]["series"][0]["values"][0][1], 2, "{h}");
+    // Self-metrics: counters of this process (three cycles of two rules since the
+    // restart), and nothing firing now.
+    let m = influx
+        .influxql(DB, r#"SELECT last("evaluations"), last("alerts_firing") FROM "hostscope_internal" WHERE "component" = 'analyzer'"#)
+        .await;
+    let row = &m["results"][0]["series"][0]["values"][0];
+    assert_eq!(
+        (row[1].as_i64(), row[2].as_i64()),
+        (Some(6), Some(0)),
+        "{m}"
+    );
 }
 
 /// The analyzer was down while a breach came and went: the next evaluation judges the
