@@ -13,7 +13,9 @@ use hostscope_core::config::introspect::field_names;
 /// Every documented section, named as its heading writes it inside backticks, and the
 /// keys its struct accepts.
 fn sections() -> Vec<(&'static str, Vec<&'static str>)> {
+    use hostscope_analyzer::rules;
     use hostscope_collector::setup::InputsConfig;
+    use hostscope_core::detect;
     use hostscope_collector::CollectorConfig;
     use hostscope_web::config::{TokenConfig, UserConfig};
     vec![
@@ -58,6 +60,39 @@ fn sections() -> Vec<(&'static str, Vec<&'static str>)> {
         (
             "[analyzer]",
             field_names::<hostscope_analyzer::AnalyzerConfig>(),
+        ),
+        ("[[analyzer.rules]]", field_names::<rules::RuleConfig>()),
+        (
+            "detector = { type = \"threshold\" }",
+            field_names::<detect::ThresholdConfig>(),
+        ),
+        (
+            "detector = { type = \"ewma\" }",
+            field_names::<detect::EwmaConfig>(),
+        ),
+        (
+            "detector = { type = \"3sigma\" }",
+            field_names::<detect::SigmaConfig>(),
+        ),
+        (
+            "detector = { type = \"quantile\" }",
+            field_names::<detect::QuantileConfig>(),
+        ),
+        (
+            "detector = { type = \"novelty\" }",
+            field_names::<detect::NoveltyConfig>(),
+        ),
+        (
+            "detector = { type = \"iforest\" }",
+            field_names::<rules::ForestRuleConfig>(),
+        ),
+        (
+            "analyzer.rules[].detector.features[]",
+            field_names::<rules::FeatureConfig>(),
+        ),
+        (
+            "detector = { type = \"nodata\" }",
+            field_names::<rules::NoDataConfig>(),
         ),
         ("[web]", field_names::<hostscope_web::WebConfig>()),
         ("web.users[]", field_names::<UserConfig>()),
