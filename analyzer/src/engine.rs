@@ -117,6 +117,8 @@ pub struct Engine {
     /// Per rule index: trained forests by host.
     models: Vec<Models>,
     extra_metrics: std::sync::Mutex<Vec<(&'static str, i64)>>,
+    /// Per rule index: the end of the range it last evaluated.
+    last_end: Vec<Option<i64>>,
 }
 
 fn ms(d: Duration) -> i64 {
@@ -153,6 +155,7 @@ impl Engine {
             }
         }
         let models = vec![Models::new(); rules.len()];
+        let n_rules = rules.len();
         let shared = Arc::new(Shared {
             store: Mutex::new(store),
             stats: EngineStats::default(),
@@ -165,6 +168,7 @@ impl Engine {
             shared,
             models,
             extra_metrics: std::sync::Mutex::new(Vec::new()),
+            last_end: vec![None; n_rules],
         })
     }
 
@@ -312,6 +316,16 @@ impl Engine {
         loop {
             while running < limit && next < rules.len() {
                 let rule = rules[next].clone();
+                // No step has completed since the last evaluation: nothing new to judge.
+                let end = floor_to(now_ms - ms(rule.delay), ms(rule.step).max(1));
+                let unchanged = self.last_end[next] == Some(end)
+                    && !matches!(rule.kind, RuleKind::NoData { .. });
+                if unchanged {
+                    out[next] = Ok(Vec::new());
+                    next += 1;
+                    continue;
+                }
+                self.last_end[next] = Some(end);
                 let client = self.client.clone();
                 let mut models = std::mem::take(&mut self.models[next]);
                 let i = next;
