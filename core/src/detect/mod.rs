@@ -164,6 +164,9 @@ impl Detector {
 }
 
 #[cfg(test)]
+mod table_tests;
+
+#[cfg(test)]
 pub(crate) mod testutil {
     use super::*;
 
