@@ -5,6 +5,7 @@
 
 pub mod eval;
 pub mod lifecycle;
+pub mod report;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -31,6 +32,8 @@ pub struct AnalyzerConfig {
     pub interval: Option<HumanDuration>,
     /// Where alert state, silences and the outbox are kept. Default `/var/lib/hostscope`.
     pub state_dir: Option<PathBuf>,
+    /// Scheduled reports (`[[analyzer.reports]]`). Default: none.
+    pub reports: Vec<report::ReportConfig>,
 }
 
 /// Validated settings.
@@ -39,6 +42,7 @@ pub struct Settings {
     pub influx: InfluxSettings,
     pub interval: Duration,
     pub state_dir: PathBuf,
+    pub reports: Vec<report::ReportSettings>,
 }
 
 impl ProgramConfig for FileConfig {
@@ -55,6 +59,7 @@ impl ProgramConfig for FileConfig {
         if interval < Duration::from_secs(1) {
             errors.push("analyzer.interval", "must be at least 1s");
         }
+        let reports = report::schedule::validate(&self.analyzer.reports, &mut errors);
         match influx {
             Some(influx) if errors.is_empty() => Ok(Settings {
                 influx,
@@ -64,6 +69,7 @@ impl ProgramConfig for FileConfig {
                     .state_dir
                     .clone()
                     .unwrap_or_else(|| PathBuf::from("/var/lib/hostscope")),
+                reports,
             }),
             _ => Err(errors),
         }
