@@ -4,7 +4,7 @@
 //! | figure                 | how                                                          |
 //! |------------------------|--------------------------------------------------------------|
 //! | hosts                  | the filter, or every `host` of `cpu`, `mem` and `alerts` in the period |
-//! | availability           | windows of [`AVAILABILITY_WINDOW_MS`] with at least one `cpu` `cpu-total` point, over the windows of the whole period |
+//! | availability           | windows of [`availability_window_ms`] (1 minute up to 7 days) with at least one `cpu` `cpu-total` point, over the windows of the whole period |
 //! | CPU mean / peak        | 100 − mean / min `cpu.usage_idle` (`cpu=cpu-total`)           |
 //! | memory mean / peak     | mean / max `mem.used_percent`                                 |
 //! | disk growth            | `disk.used` at the last point − at the first point, per mount |
@@ -22,8 +22,8 @@ use hostscope_core::influx::{
 
 use super::time::DAY_MS;
 
-/// The window availability is counted in.
-pub const AVAILABILITY_WINDOW_MS: i64 = 60_000;
+/// The most windows availability is counted in (a week of minutes).
+pub const MAX_AVAILABILITY_WINDOWS: i64 = 10_080;
 /// The most points a chart series has.
 pub const MAX_CHART_POINTS: i64 = 300;
 /// How far before the period an alert still firing at its start is looked for.
@@ -121,6 +121,17 @@ pub struct GatherError {
     pub what: &'static str,
     #[source]
     pub source: InfluxError,
+}
+
+/// The window availability is counted in: a minute, or for periods over a week the
+/// smallest of 2, 5, 10, 15, 30 or 60 minutes that keeps to
+/// [`MAX_AVAILABILITY_WINDOWS`] (the answer has one count per window and host).
+pub fn availability_window_ms(range: TimeRange) -> i64 {
+    [1, 2, 5, 10, 15, 30, 60]
+        .iter()
+        .map(|m| m * 60_000)
+        .find(|w| window_count(range, *w) <= MAX_AVAILABILITY_WINDOWS)
+        .unwrap_or(3_600_000)
 }
 
 /// The chart window for a period: the smallest of 1, 2, 5, 10, 15, 30 minutes, 1, 2,
@@ -245,7 +256,7 @@ pub async fn gather(
             "cpu",
             "usage_idle",
             range,
-            Some(AVAILABILITY_WINDOW_MS),
+            Some(availability_window_ms(range)),
             Aggregate::Count,
             &by_host,
         )?,
@@ -360,7 +371,7 @@ pub async fn gather(
             .collect(),
     };
 
-    let windows = window_count(range, AVAILABILITY_WINDOW_MS).max(1);
+    let windows = window_count(range, availability_window_ms(range)).max(1);
     let mut up: BTreeMap<&str, i64> = BTreeMap::new();
     for s in &avail {
         let n = s
@@ -615,6 +626,10 @@ mod tests {
             );
         }
         assert_eq!(window_count(r(DAY_MS), 60_000), 1440);
+        assert_eq!(availability_window_ms(r(7 * DAY_MS)), 60_000);
+        assert_eq!(availability_window_ms(r(7 * DAY_MS + 1)), 120_000);
+        assert_eq!(availability_window_ms(r(30 * DAY_MS)), 300_000);
+        assert_eq!(availability_window_ms(r(93 * DAY_MS)), 900_000);
         assert_eq!(
             window_count(TimeRange::new(30_000, 90_000).unwrap(), 60_000),
             2

@@ -277,6 +277,9 @@ pub fn render(data: &ReportData, opts: &RenderOptions) -> Result<ReportContent, 
     let range = data.range;
     let start = opts.offset.local(range.start_ms);
     let end = opts.offset.local(range.end_ms);
+    // The subject names the last day the period covers: a daily report at 00:00 is
+    // about the day before.
+    let day = opts.offset.local(range.end_ms - 1).date();
     let period = format_period(range.duration_ms());
     let name = opts.name.map(|n| format!(" {n}")).unwrap_or_default();
     let counts = format!(
@@ -290,8 +293,8 @@ pub fn render(data: &ReportData, opts: &RenderOptions) -> Result<ReportContent, 
         Language::ZhCn => ("（", "）"),
     };
     let subject = match opts.language {
-        Language::En => format!("{}{name} {} ({period}): {counts}", w.report, end.date()),
-        Language::ZhCn => format!("{}{name} {}（{period}）：{counts}", w.report, end.date()),
+        Language::En => format!("{}{name} {day} ({period}): {counts}", w.report),
+        Language::ZhCn => format!("{}{name} {day}（{period}）：{counts}", w.report),
     };
     let span = format!(
         "{} – {}{open}{}{}{close}",

@@ -170,9 +170,10 @@ impl ReportSettings {
         self.schedule.next_due(after_ms, self.offset)
     }
 
-    /// The period's length in ms.
-    pub fn period_ms(&self) -> i64 {
-        i64::try_from(self.period.as_millis()).unwrap_or(i64::MAX)
+    /// The period a report due at `due_ms` covers: `period` up to `due_ms` (a due
+    /// time is always on a whole minute).
+    pub fn range_at(&self, due_ms: i64) -> Option<hostscope_core::influx::TimeRange> {
+        super::range_ending(due_ms, self.period)
     }
 }
 
@@ -534,6 +535,11 @@ mod tests {
         assert_eq!(
             settings[0].next_due(at(2026, 11, 20, 23, 0)),
             at(2026, 11, 21, 0, 0)
+        );
+        let r = settings[0].range_at(at(2026, 11, 21, 0, 0)).unwrap();
+        assert_eq!(
+            (r.start_ms, r.end_ms),
+            (at(2026, 11, 20, 0, 0), at(2026, 11, 21, 0, 0))
         );
     }
 

@@ -119,12 +119,22 @@ impl ReportStore {
     ) -> Result<ReportMeta, StoreError> {
         let _guard = self.saving.lock().unwrap_or_else(|p| p.into_inner());
         fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+        // Reserve the id by creating its (empty) HTML file, so another process
+        // saving in the same millisecond takes the next one.
         let base = created_ms.max(0).to_string();
         let mut id = base.clone();
-        let mut n = 1;
-        while self.json_path(&id).exists() || self.html_path(&id).exists() {
+        for n in 1.. {
+            let html_path = self.html_path(&id);
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&html_path)
+            {
+                Ok(_) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io(&html_path)(e)),
+            }
             id = format!("{base}-{n}");
-            n += 1;
         }
         let meta = ReportMeta {
             id: id.clone(),
