@@ -9,6 +9,7 @@ pub mod engine;
 pub mod eval;
 pub mod event;
 pub mod lifecycle;
+pub mod report;
 pub mod rules;
 pub mod state;
 
@@ -53,6 +54,8 @@ pub struct AnalyzerConfig {
     pub group_wait: Option<HumanDuration>,
     /// The alert rules, `[[analyzer.rules]]`.
     pub rules: Vec<RuleConfig>,
+    /// Scheduled reports (`[[analyzer.reports]]`). Default: none.
+    pub reports: Vec<report::ReportConfig>,
 }
 
 /// Validated settings.
@@ -67,6 +70,7 @@ pub struct Settings {
     pub group_by: GroupBy,
     pub group_wait: Duration,
     pub rules: Vec<Rule>,
+    pub reports: Vec<report::ReportSettings>,
 }
 
 /// The names rules may list in `channels`.
@@ -109,6 +113,7 @@ impl ProgramConfig for FileConfig {
             errors.push("analyzer.timeout", "must be at least 1s");
         }
         let rules = errors.absorb(rules::validate(&a.rules, &channel_names(self)));
+        let reports = report::schedule::validate(&a.reports, &mut errors);
         match (influx, listen, rules) {
             (Some(influx), Some(listen), Some(rules)) if errors.is_empty() => Ok(Settings {
                 influx,
@@ -123,6 +128,7 @@ impl ProgramConfig for FileConfig {
                 group_by: a.group_by.unwrap_or_default(),
                 group_wait: a.group_wait.map_or(Duration::from_secs(30), |d| d.get()),
                 rules,
+                reports,
             }),
             _ => Err(errors),
         }

@@ -94,6 +94,10 @@ fn sections() -> Vec<(&'static str, Vec<&'static str>)> {
             "detector = { type = \"nodata\" }",
             field_names::<rules::NoDataConfig>(),
         ),
+        (
+            "[[analyzer.reports]]",
+            field_names::<hostscope_analyzer::report::ReportConfig>(),
+        ),
         ("[web]", field_names::<hostscope_web::WebConfig>()),
         ("web.users[]", field_names::<UserConfig>()),
         ("web.api_tokens[]", field_names::<TokenConfig>()),
