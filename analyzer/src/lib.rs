@@ -5,7 +5,9 @@
 
 pub mod eval;
 pub mod lifecycle;
+pub mod notify;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,12 +17,15 @@ use hostscope_core::config::{ConfigErrors, HumanDuration, InfluxConfig, InfluxSe
 use hostscope_core::influx::Client;
 use serde::Deserialize;
 
+use notify::{ChannelConfig, Language, NotifyConfig, NotifySettings, SmtpConfig};
+
 /// The sections of the configuration file this program reads.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct FileConfig {
     pub influx: InfluxConfig,
     pub analyzer: AnalyzerConfig,
+    pub smtp: Option<SmtpConfig>,
 }
 
 /// `[analyzer]`
@@ -31,6 +36,16 @@ pub struct AnalyzerConfig {
     pub interval: Option<HumanDuration>,
     /// Where alert state, silences and the outbox are kept. Default `/var/lib/hostscope`.
     pub state_dir: Option<PathBuf>,
+    /// Language of notifications and reports: `en` or `zh-CN`. Default `en`.
+    pub language: Option<Language>,
+    /// The web UI's base URL, e.g. `https://mon.example.com`; notifications link to
+    /// the host's page there. Default none (no links).
+    pub web_url: Option<String>,
+    /// Where notifications go: `[analyzer.channels.<name>]` with a `type`.
+    pub channels: BTreeMap<String, ChannelConfig>,
+    /// How long a notification is retried before it is given up (logged as an error
+    /// and counted). Default `24h`.
+    pub outbox_max_age: Option<HumanDuration>,
 }
 
 /// Validated settings.
@@ -39,6 +54,8 @@ pub struct Settings {
     pub influx: InfluxSettings,
     pub interval: Duration,
     pub state_dir: PathBuf,
+    /// Channels, `[smtp]`, language and links.
+    pub notify: NotifySettings,
 }
 
 impl ProgramConfig for FileConfig {
@@ -55,8 +72,18 @@ impl ProgramConfig for FileConfig {
         if interval < Duration::from_secs(1) {
             errors.push("analyzer.interval", "must be at least 1s");
         }
-        match influx {
-            Some(influx) if errors.is_empty() => Ok(Settings {
+        let notify = errors.absorb(
+            NotifyConfig {
+                smtp: self.smtp.as_ref(),
+                channels: &self.analyzer.channels,
+                language: self.analyzer.language,
+                web_url: self.analyzer.web_url.as_deref(),
+                outbox_max_age: self.analyzer.outbox_max_age,
+            }
+            .validate(),
+        );
+        match (influx, notify) {
+            (Some(influx), Some(notify)) if errors.is_empty() => Ok(Settings {
                 influx,
                 interval,
                 state_dir: self
@@ -64,6 +91,7 @@ impl ProgramConfig for FileConfig {
                     .state_dir
                     .clone()
                     .unwrap_or_else(|| PathBuf::from("/var/lib/hostscope")),
+                notify,
             }),
             _ => Err(errors),
         }

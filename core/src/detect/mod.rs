@@ -14,7 +14,7 @@ mod window;
 
 use std::fmt;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use ewma::{Ewma, EwmaConfig};
 pub use iforest::{IsolationForest, IsolationForestConfig};
@@ -25,7 +25,7 @@ pub use sigma::{Sigma, SigmaConfig};
 pub use threshold::{Threshold, ThresholdConfig};
 
 /// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     #[default]
