@@ -13,6 +13,7 @@ use hostscope_core::config::introspect::field_names;
 /// Every documented section, named as its heading writes it inside backticks, and the
 /// keys its struct accepts.
 fn sections() -> Vec<(&'static str, Vec<&'static str>)> {
+    use hostscope_analyzer::notify::config as notify;
     use hostscope_collector::setup::InputsConfig;
     use hostscope_collector::CollectorConfig;
     use hostscope_web::config::{TokenConfig, UserConfig};
@@ -59,6 +60,31 @@ fn sections() -> Vec<(&'static str, Vec<&'static str>)> {
             "[analyzer]",
             field_names::<hostscope_analyzer::AnalyzerConfig>(),
         ),
+        (
+            "[analyzer.channels.<name>] type = \"email\"",
+            field_names::<notify::EmailChannelConfig>(),
+        ),
+        (
+            "[analyzer.channels.<name>] type = \"webhook\"",
+            field_names::<notify::WebhookChannelConfig>(),
+        ),
+        (
+            "[analyzer.channels.<name>] type = \"slack\"",
+            field_names::<notify::SlackChannelConfig>(),
+        ),
+        (
+            "[analyzer.channels.<name>] type = \"dingtalk\"",
+            field_names::<notify::DingtalkChannelConfig>(),
+        ),
+        (
+            "[analyzer.channels.<name>] type = \"wecom\"",
+            field_names::<notify::WecomChannelConfig>(),
+        ),
+        (
+            "[analyzer.channels.<name>] type = \"feishu\"",
+            field_names::<notify::FeishuChannelConfig>(),
+        ),
+        ("[smtp]", field_names::<notify::SmtpConfig>()),
         ("[web]", field_names::<hostscope_web::WebConfig>()),
         ("web.users[]", field_names::<UserConfig>()),
         ("web.api_tokens[]", field_names::<TokenConfig>()),

@@ -302,16 +302,17 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
-/// Markdown: backslash before the characters that start emphasis, code, links or HTML.
-/// (`_` inside names such as `disk_used` is left alone: CommonMark does not read
-/// intraword underscores as emphasis, and chat apps would show the backslash.)
+/// Markdown: a backslash before the characters that start emphasis, code or HTML, and
+/// before a `]` that would close a link (`](` or `][`). Brackets elsewhere stay as
+/// they are, so `[CRITICAL]` and `[10, 80]` read the same in chat apps whose Markdown
+/// shows backslashes literally; `_` too (CommonMark does not read intraword
+/// underscores, as in `disk_used`, as emphasis).
 pub(crate) fn escape_md(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if matches!(
-            c,
-            '\\' | '`' | '*' | '[' | ']' | '<' | '>' | '#' | '|' | '~'
-        ) {
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        let link_close = c == ']' && matches!(chars.peek(), Some('(' | '['));
+        if link_close || matches!(c, '\\' | '`' | '*' | '<' | '>' | '~') {
             out.push('\\');
         }
         out.push(c);
@@ -872,6 +873,10 @@ Sent by hostscope
             r.markdown.contains("\\<script\\>alert(1)\\</script\\>"),
             "{}",
             r.markdown
+        );
+        assert_eq!(
+            escape_md(r"[x](javascript:y) [ok] *b* a\b"),
+            r"[x\](javascript:y) [ok] \*b\* a\\b"
         );
         let view = View::new(&one(event(EventKind::Firing)), &opts(Language::En));
         let mut v2 = view.clone();
