@@ -26,13 +26,26 @@ fn default_http_timeout() -> HumanDuration {
 }
 
 /// The language of notifications and reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub enum Language {
     #[default]
     #[serde(rename = "en")]
     En,
-    #[serde(rename = "zh-CN", alias = "zh-cn", alias = "zh")]
+    #[serde(rename = "zh-CN")]
     ZhCn,
+}
+
+impl<'de> Deserialize<'de> for Language {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        match text.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "en" | "en-us" | "en-gb" => Ok(Language::En),
+            "zh-cn" | "zh" | "zh-hans" => Ok(Language::ZhCn),
+            _ => Err(serde::de::Error::custom(format!(
+                "unknown language {text:?}; expected \"en\" or \"zh-CN\""
+            ))),
+        }
+    }
 }
 
 impl Language {
@@ -1045,5 +1058,8 @@ headers = { Authorization = "Bearer TOKEN789" }
         );
         let lang: Language = serde_json::from_str("\"zh-CN\"").unwrap();
         assert_eq!(lang, Language::ZhCn);
+        assert_eq!(serde_json::to_string(&lang).unwrap(), "\"zh-CN\"");
+        let e = serde_json::from_str::<Language>("\"fr\"").unwrap_err();
+        assert!(e.to_string().contains("unknown language \"fr\""), "{e}");
     }
 }
