@@ -9,6 +9,8 @@
 //!   created_by?}` → 201 with the silence; at least one matcher is required.
 //! - `DELETE /api/v1/silences/{id}` → the silence, ended now.
 //! - `GET /api/v1/rules` → the loaded rules, one line each.
+//! - `GET /api/v1/reports` → `{"reports": [..]}`: the kept anomaly reports, newest
+//!   first; `GET /api/v1/reports/{id}` → the report as one self-contained HTML page.
 //! - `GET /healthz` → `ok`.
 //!
 //! It listens on loopback by default and has no authentication of its own: the web
@@ -27,11 +29,15 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::engine::{labels_of, Shared};
+use crate::report::store::{ReportStore, StoreError};
 use crate::lifecycle::State as LifeState;
 use crate::state::{stable_id, AlertRecord, Silence};
 
 /// Longest silence accepted.
 const MAX_SILENCE: Duration = Duration::from_secs(90 * 86_400);
+/// What a stored report page may do: show its own styles and inline images.
+pub const REPORT_CSP: &str =
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox";
 /// Largest request body.
 const MAX_BODY: usize = 64 * 1024;
 
@@ -62,6 +68,8 @@ pub fn router(shared: Arc<Shared>, clock: Clock) -> Router {
             axum::routing::delete(expire_silence),
         )
         .route("/api/v1/rules", get(list_rules))
+        .route("/api/v1/reports", get(list_reports))
+        .route("/api/v1/reports/{id}", get(report_html))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
@@ -332,4 +340,53 @@ async fn list_rules(State(api): State<Api>) -> Response {
         })
         .collect();
     Json(json!({ "rules": rules })).into_response()
+}
+
+async fn list_reports(State(api): State<Api>) -> Response {
+    let store = ReportStore::new(&api.shared.state_dir);
+    match tokio::task::spawn_blocking(move || store.list()).await {
+        Ok(Ok(list)) => {
+            let reports: Vec<Value> = list
+                .iter()
+                .map(|m| {
+                    json!({
+                        "id": m.id,
+                        "name": m.name,
+                        "created": rfc3339(m.created_ms),
+                        "start": rfc3339(m.start_ms),
+                        "end": rfc3339(m.end_ms),
+                        "subject": m.subject,
+                        "hosts": m.hosts,
+                        "anomalies": m.anomalies,
+                    })
+                })
+                .collect();
+            Json(json!({ "reports": reports })).into_response()
+        }
+        Ok(Err(e)) => internal(e),
+        Err(e) => internal(e),
+    }
+}
+
+/// The stored page, with a policy that lets it show its inline styles and images and
+/// nothing else (no script, no requests).
+async fn report_html(State(api): State<Api>, Path(id): Path<String>) -> Response {
+    let store = ReportStore::new(&api.shared.state_dir);
+    let lookup = id.clone();
+    match tokio::task::spawn_blocking(move || store.load(&lookup)).await {
+        Ok(Ok(Some(report))) => (
+            [
+                (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (axum::http::header::CONTENT_SECURITY_POLICY, REPORT_CSP),
+            ],
+            report.html,
+        )
+            .into_response(),
+        Ok(Ok(None)) => error(StatusCode::NOT_FOUND, format!("no report with id {id:?}")),
+        Ok(Err(StoreError::InvalidId(_))) => {
+            error(StatusCode::BAD_REQUEST, format!("{id:?} is not a report id"))
+        }
+        Ok(Err(e)) => internal(e),
+        Err(e) => internal(e),
+    }
 }

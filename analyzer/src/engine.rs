@@ -25,7 +25,7 @@ use hostscope_core::point::Point;
 use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
-use crate::event::{AlertEvent, EventKind, Notification};
+use crate::notify::{AlertEvent, EventKind, Notification};
 use crate::lifecycle::{Action, State};
 use crate::rules::{Feature, Rule, RuleKind};
 use crate::state::{alert_id, AlertRecord, Observation, PendingGroup, StateError, Store};

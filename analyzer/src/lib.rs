@@ -7,12 +7,13 @@
 pub mod api;
 pub mod engine;
 pub mod eval;
-pub mod event;
 pub mod lifecycle;
 pub mod report;
 pub mod rules;
 pub mod state;
+pub mod notify;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ use serde::Deserialize;
 
 use crate::engine::{Engine, EngineSettings, GroupBy};
 use crate::rules::{Rule, RuleConfig};
+use notify::{ChannelConfig, Language, NotifyConfig, NotifySettings, SmtpConfig};
 
 /// The sections of the configuration file this program reads.
 #[derive(Debug, Default, Deserialize)]
@@ -32,6 +34,7 @@ use crate::rules::{Rule, RuleConfig};
 pub struct FileConfig {
     pub influx: InfluxConfig,
     pub analyzer: AnalyzerConfig,
+    pub smtp: Option<SmtpConfig>,
 }
 
 /// `[analyzer]`
@@ -56,6 +59,16 @@ pub struct AnalyzerConfig {
     pub rules: Vec<RuleConfig>,
     /// Scheduled reports (`[[analyzer.reports]]`). Default: none.
     pub reports: Vec<report::ReportConfig>,
+    /// Language of notifications and reports: `en` or `zh-CN`. Default `en`.
+    pub language: Option<Language>,
+    /// The web UI's base URL, e.g. `https://mon.example.com`; notifications link to
+    /// the host's page there. Default none (no links).
+    pub web_url: Option<String>,
+    /// Where notifications go: `[analyzer.channels.<name>]` with a `type`.
+    pub channels: BTreeMap<String, ChannelConfig>,
+    /// How long a notification is retried before it is given up (logged as an error
+    /// and counted). Default `24h`.
+    pub outbox_max_age: Option<HumanDuration>,
 }
 
 /// Validated settings.
@@ -71,11 +84,8 @@ pub struct Settings {
     pub group_wait: Duration,
     pub rules: Vec<Rule>,
     pub reports: Vec<report::ReportSettings>,
-}
-
-/// The names rules may list in `channels`.
-fn channel_names(_config: &FileConfig) -> Vec<String> {
-    Vec::new()
+    /// Channels, `[smtp]`, language and links.
+    pub notify: NotifySettings,
 }
 
 impl ProgramConfig for FileConfig {
@@ -112,10 +122,32 @@ impl ProgramConfig for FileConfig {
         if timeout < Duration::from_secs(1) {
             errors.push("analyzer.timeout", "must be at least 1s");
         }
-        let rules = errors.absorb(rules::validate(&a.rules, &channel_names(self)));
+        let notify = errors.absorb(
+            NotifyConfig {
+                smtp: self.smtp.as_ref(),
+                channels: &a.channels,
+                language: a.language,
+                web_url: a.web_url.as_deref(),
+                outbox_max_age: a.outbox_max_age,
+            }
+            .validate(),
+        );
+        // Channel names for the rules: the valid ones, or (when a channel is itself
+        // invalid) the configured names, so a rule is not blamed for a bad channel.
+        let channels: Vec<String> = match &notify {
+            Some(n) => n.channel_names().into_iter().map(str::to_owned).collect(),
+            None => {
+                let mut names: Vec<String> = a.channels.keys().cloned().collect();
+                if self.smtp.is_some() && !names.iter().any(|n| n == "email") {
+                    names.push("email".into());
+                }
+                names
+            }
+        };
+        let rules = errors.absorb(rules::validate(&a.rules, &channels));
         let reports = report::schedule::validate(&a.reports, &mut errors);
-        match (influx, listen, rules) {
-            (Some(influx), Some(listen), Some(rules)) if errors.is_empty() => Ok(Settings {
+        match (influx, listen, rules, notify) {
+            (Some(influx), Some(listen), Some(rules), Some(notify)) if errors.is_empty() => Ok(Settings {
                 influx,
                 interval,
                 state_dir: a
@@ -129,6 +161,7 @@ impl ProgramConfig for FileConfig {
                 group_wait: a.group_wait.map_or(Duration::from_secs(30), |d| d.get()),
                 rules,
                 reports,
+                notify,
             }),
             _ => Err(errors),
         }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use hostscope_core::detect::Severity;
 use serde::{Deserialize, Serialize};
 
-use crate::event::AlertEvent;
+use crate::notify::AlertEvent;
 use crate::lifecycle::Alert;
 
 /// Bumped when the file's shape changes incompatibly.

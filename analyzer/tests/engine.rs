@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use hostscope_analyzer::engine::{Cycle, Engine, EngineSettings, GroupBy};
-use hostscope_analyzer::event::EventKind;
+use hostscope_analyzer::notify::EventKind;
 use hostscope_analyzer::rules::{self, Rule};
 use hostscope_core::influx::Client;
 use hostscope_core::lineproto::Precision;

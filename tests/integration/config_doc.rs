@@ -14,6 +14,7 @@ use hostscope_core::config::introspect::field_names;
 /// keys its struct accepts.
 fn sections() -> Vec<(&'static str, Vec<&'static str>)> {
     use hostscope_analyzer::rules;
+    use hostscope_analyzer::notify::config as notify;
     use hostscope_collector::setup::InputsConfig;
     use hostscope_core::detect;
     use hostscope_collector::CollectorConfig;
@@ -98,6 +99,31 @@ fn sections() -> Vec<(&'static str, Vec<&'static str>)> {
             "[[analyzer.reports]]",
             field_names::<hostscope_analyzer::report::ReportConfig>(),
         ),
+        (
+            "[analyzer.channels.<name>] type = \"email\"",
+            field_names::<notify::EmailChannelConfig>(),
+        ),
+        (
+            "[analyzer.channels.<name>] type = \"webhook\"",
+            field_names::<notify::WebhookChannelConfig>(),
+        ),
+        (
+            "[analyzer.channels.<name>] type = \"slack\"",
+            field_names::<notify::SlackChannelConfig>(),
+        ),
+        (
+            "[analyzer.channels.<name>] type = \"dingtalk\"",
+            field_names::<notify::DingtalkChannelConfig>(),
+        ),
+        (
+            "[analyzer.channels.<name>] type = \"wecom\"",
+            field_names::<notify::WecomChannelConfig>(),
+        ),
+        (
+            "[analyzer.channels.<name>] type = \"feishu\"",
+            field_names::<notify::FeishuChannelConfig>(),
+        ),
+        ("[smtp]", field_names::<notify::SmtpConfig>()),
         ("[web]", field_names::<hostscope_web::WebConfig>()),
         ("web.users[]", field_names::<UserConfig>()),
         ("web.api_tokens[]", field_names::<TokenConfig>()),

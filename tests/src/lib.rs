@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod influxd;
 pub mod seed;
+pub mod smtp;
 
 use std::net::TcpListener;
 

@@ -4,8 +4,9 @@
 //!
 //! Seeding takes a couple of seconds, so one test (`api_over_a_seeded_week`) seeds
 //! once and runs every read-only check against it, each check a function named for
-//! what it proves. The analyzer proxy and the database-down cases have their own
-//! small servers.
+//! what it proves. The analyzer proxy, the reports (served by the real analyzer API
+//! over a temp state directory) and the database-down cases have their own small
+//! servers.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
@@ -271,6 +272,7 @@ async fn api_over_a_seeded_week() {
     details_tables(&app, &seed).await;
     alert_history_periods(&app, &seed).await;
     alerts_without_an_analyzer(&app).await;
+    reports_without_an_analyzer(&app).await;
     bad_parameters_are_400s_naming_the_parameter(&app, &seed).await;
     hostile_strings_never_change_a_query(&app, &server, &seed).await;
     openapi_is_served(&app).await;
@@ -1128,6 +1130,7 @@ async fn openapi_is_served(app: &App) {
         "/api/v1/alerts/history",
         "/api/v1/alerts/{id}/ack",
         "/api/v1/silences",
+        "/api/v1/reports",
         "/api/v1/openapi.json",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path}");
@@ -1317,6 +1320,346 @@ async fn alerts_go_through_the_analyzer() {
             json!({ "error": "analyzer unavailable" })
         )
     );
+}
+
+// -- reports ---------------------------------------------------------------------------
+
+/// The real analyzer API (`hostscope_analyzer::api::router`) over a temp state
+/// directory; every path it is asked for is recorded.
+struct Analyzer {
+    url: String,
+    seen: Arc<Mutex<Vec<String>>>,
+    store: hostscope_analyzer::report::ReportStore,
+    _state: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Analyzer {
+    async fn start() -> Analyzer {
+        use hostscope_analyzer::engine::{Engine, EngineSettings, GroupBy};
+        let state = tempfile::tempdir().unwrap();
+        // The engine only loads the (empty) state here; its client is never called.
+        let client =
+            hostscope_core::influx::Client::new(hostscope_core::config::InfluxSettings::new(
+                "http://127.0.0.1:9".parse().unwrap(),
+                hostscope_core::config::VersionSetting::Auto,
+            ))
+            .unwrap();
+        let engine = Engine::new(
+            client,
+            Vec::new(),
+            EngineSettings {
+                state_dir: state.path().to_owned(),
+                concurrency: 1,
+                timeout: Duration::from_secs(1),
+                group_by: GroupBy::Host,
+                group_wait: Duration::ZERO,
+            },
+        )
+        .unwrap();
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let record = seen.clone();
+        let app = hostscope_analyzer::api::router(engine.shared(), Arc::new(now_ms)).layer(
+            axum::middleware::from_fn(
+                move |req: axum::extract::Request, next: axum::middleware::Next| {
+                    let record = record.clone();
+                    async move {
+                        record.lock().unwrap().push(req.uri().path().to_owned());
+                        next.run(req).await
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+        });
+        Analyzer {
+            url,
+            seen,
+            store: hostscope_analyzer::report::ReportStore::new(state.path()),
+            _state: state,
+            stop: Some(tx),
+        }
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// A report of one host with a CPU/memory chart and one anomaly, rendered by the
+/// analyzer's own renderer (so the stored page holds a real PNG as a `data:` URI).
+fn report(
+    end_ms: i64,
+    language: hostscope_analyzer::report::Language,
+    name: Option<&str>,
+) -> (
+    hostscope_analyzer::report::ReportData,
+    hostscope_analyzer::report::ReportContent,
+) {
+    use hostscope_analyzer::report::data::{Anomaly, HostReport, Stat};
+    use hostscope_analyzer::report::{render, RenderOptions, ReportData, UtcOffset};
+    let start_ms = end_ms - 6 * HOUR;
+    let step = 10 * MINUTE;
+    let series = |base: f64| -> Vec<(i64, Option<f64>)> {
+        (0..36)
+            .map(|i| (start_ms + i * step, Some(base + (i % 7) as f64)))
+            .collect()
+    };
+    let data = ReportData {
+        range: hostscope_core::influx::TimeRange::new(start_ms, end_ms).unwrap(),
+        step_ms: step,
+        hosts: vec![HostReport {
+            host: "web-1".into(),
+            availability: 1.0,
+            cpu: Stat {
+                mean: Some(23.0),
+                peak: Some(96.0),
+            },
+            mem: Stat {
+                mean: Some(51.0),
+                peak: Some(57.0),
+            },
+            disks: vec![],
+            anomalies: vec![Anomaly {
+                rule: "cpu-high".into(),
+                severity: "critical".into(),
+                start_ms: start_ms + HOUR,
+                end_ms: Some(start_ms + 2 * HOUR),
+                value: Some(96.0),
+                reason: Some("96 is above the critical bound 90".into()),
+            }],
+            cpu_series: series(20.0),
+            mem_series: series(50.0),
+        }],
+    };
+    let content = render(
+        &data,
+        &RenderOptions {
+            language,
+            web_url: None,
+            offset: UtcOffset::default(),
+            name,
+        },
+    )
+    .unwrap();
+    (data, content)
+}
+
+impl App {
+    /// GET `path` with the API token, as it comes.
+    async fn raw(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// Ids that must be refused with a 400 naming `id`, before the analyzer is asked.
+fn hostile_report_ids() -> Vec<String> {
+    vec![
+        "..%2F..%2Fetc".into(),
+        "..%2F..%2Fetc%2Fpasswd".into(),
+        "1%2F..%2F..%2Fapi%2Fv1%2Falerts".into(),
+        "1;drop".into(),
+        "1%3Bdrop".into(),
+        "%00".into(),
+        "1%00".into(),
+        "1%0A".into(),
+        "%20".into(),
+        "1?x".replace('?', "%3F"),
+        "%FF".into(),
+        "-1".into(),
+        "1-".into(),
+        "1-2-3".into(),
+        "0x1".into(),
+        "%EF%BC%91".into(), // a fullwidth digit one
+        "9".repeat(20),
+        "1-".to_owned() + &"9".repeat(10),
+        "1".repeat(5000),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_come_from_the_real_analyzer() {
+    use hostscope_analyzer::report::Language;
+    let server = TestInflux::start();
+    let mut analyzer = Analyzer::start().await;
+    let app = App::start(&server, Some(analyzer.url.clone())).await;
+
+    // Nothing stored yet: an empty list, not an error.
+    assert_eq!(
+        app.ok("/api/v1/reports").await,
+        json!({ "source": "analyzer", "reports": [] })
+    );
+
+    // A scheduled report and one made on demand in the same millisecond (`-1`).
+    let created = 1_790_000_000_000;
+    let (data, content) = report(created, Language::En, Some("daily"));
+    let daily = analyzer
+        .store
+        .save(created, Some("daily"), Language::En, &data, &content)
+        .unwrap();
+    let (data, content) = report(created, Language::ZhCn, None);
+    let adhoc = analyzer
+        .store
+        .save(created, None, Language::ZhCn, &data, &content)
+        .unwrap();
+    assert_eq!(
+        (daily.id.as_str(), adhoc.id.as_str()),
+        ("1790000000000", "1790000000000-1")
+    );
+
+    let body = app.ok("/api/v1/reports").await;
+    assert_eq!(body["source"], "analyzer");
+    let listed = body["reports"].as_array().unwrap();
+    let ids: Vec<&str> = listed.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["1790000000000-1", "1790000000000"], "newest first");
+    let created_text = hostscope_analyzer::api::rfc3339(created);
+    assert_eq!(
+        listed[1],
+        json!({
+            "id": daily.id,
+            "name": "daily",
+            "created": created_text,
+            "start": hostscope_analyzer::api::rfc3339(created - 6 * HOUR),
+            "end": created_text,
+            "subject": daily.subject,
+            "hosts": 1,
+            "anomalies": 1,
+        })
+    );
+    assert_eq!(listed[0]["name"], Value::Null, "made on demand");
+    assert_eq!(listed[0]["subject"], adhoc.subject);
+    app.bad("/api/v1/reports?limit=5", "limit").await;
+
+    // Each page is the stored HTML, with the analyzer's restrictive policy.
+    for meta in [&daily, &adhoc] {
+        let resp = app.raw(&format!("/reports/{}", meta.id)).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{}", meta.id);
+        let headers = resp.headers().clone();
+        assert_eq!(
+            headers["content-security-policy"],
+            hostscope_analyzer::api::REPORT_CSP
+        );
+        assert_eq!(
+            headers["content-security-policy"],
+            "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox"
+        );
+        assert_eq!(headers.get_all("content-security-policy").iter().count(), 1);
+        assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["cache-control"], "no-store");
+        let html = resp.text().await.unwrap();
+        let stored = analyzer.store.load(&meta.id).unwrap().unwrap();
+        assert_eq!(html, stored.html, "{}", meta.id);
+        assert!(
+            html.contains("src=\"data:image/png;base64,"),
+            "a chart is inlined"
+        );
+        assert!(html.contains("web-1"));
+    }
+    let seen = analyzer.seen();
+    assert!(
+        seen.contains(&"/api/v1/reports/1790000000000-1".to_owned()),
+        "{seen:?}"
+    );
+
+    // An id the analyzer does not have: its 404.
+    let resp = app.raw("/reports/1790000000001").await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        serde_json::from_str::<Value>(&resp.text().await.unwrap()).unwrap(),
+        json!({ "error": "no such report" })
+    );
+    assert_eq!(
+        analyzer.seen().last().map(String::as_str),
+        Some("/api/v1/reports/1790000000001")
+    );
+
+    // Hostile ids never reach the analyzer.
+    let before = analyzer.seen();
+    for id in hostile_report_ids() {
+        let shown: String = id.chars().take(40).collect();
+        let resp = app.raw(&format!("/reports/{id}")).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{shown}");
+        let body: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+        assert_eq!(body["param"], "id", "{shown}: {body}");
+    }
+    assert_eq!(analyzer.seen(), before, "a hostile id reached the analyzer");
+
+    // A page is capped at 16 MiB: one of exactly that size passes, one byte more is a 502.
+    let max = hostscope_web::api::reports::MAX_REPORT_BYTES;
+    let (data, content) = report(created + 1, Language::En, Some("big"));
+    let big = analyzer
+        .store
+        .save(created + 1, Some("big"), Language::En, &data, &content)
+        .unwrap();
+    let path = analyzer.store.dir().join(format!("{}.html", big.id));
+    std::fs::write(&path, "x".repeat(max)).unwrap();
+    let resp = app.raw(&format!("/reports/{}", big.id)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.bytes().await.unwrap().len(), max);
+    std::fs::write(&path, "x".repeat(max + 1)).unwrap();
+    let resp = app.raw(&format!("/reports/{}", big.id)).await;
+    assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
+
+    // The analyzer goes away: the list and the pages say so.
+    analyzer.stop.take().unwrap().send(()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = app.get("/api/v1/reports").await;
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(body, json!({ "error": "analyzer unavailable" }));
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {status}: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let resp = app.raw(&format!("/reports/{}", daily.id)).await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        serde_json::from_str::<Value>(&resp.text().await.unwrap()).unwrap(),
+        json!({ "error": "analyzer unavailable" })
+    );
+}
+
+async fn reports_without_an_analyzer(app: &App) {
+    assert_eq!(
+        app.ok("/api/v1/reports").await,
+        json!({ "source": "none", "reports": [] })
+    );
+    let resp = app.raw("/reports/1790000000000").await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        serde_json::from_str::<Value>(&resp.text().await.unwrap()).unwrap(),
+        json!({ "error": "no analyzer configured" })
+    );
+    // A bad id is still a bad id.
+    let resp = app.raw("/reports/..%2F..%2Fetc").await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    // Without a login the page sends the browser to the login page.
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/reports/1790000000000", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
 }
 
 // -- InfluxDB down -----------------------------------------------------------------------

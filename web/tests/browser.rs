@@ -4,8 +4,10 @@
 //!
 //! The driver logs in, checks that every ECharts chart of the host page holds data,
 //! zooms by dragging, switches to the dark theme and to Chinese, checks the overview
-//! (a silent host stays) and the alerts page, and fails on any CSP violation, script
-//! error or request to another host. Screenshots land in `target/browser/`.
+//! (a silent host stays) and the alerts page with the analyzer's kept reports (one
+//! opened: its charts show under its own restrictive CSP), and fails on any CSP
+//! violation, script error or request to another host. Screenshots land in
+//! `target/browser/`.
 //!
 //! Never skipped: without chromium, node or playwright-core the test fails and says
 //! how to install them.
@@ -334,10 +336,89 @@ async fn seed(client: &Client, end_ms: i64) {
 /// What the stand-in analyzer was asked to do: (path, JSON body).
 type Posts = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
 
-/// A stand-in for hostscope-analyzer's HTTP API (the web server proxies the Alerts
-/// page to it): two firing alerts and a resolved one; acknowledgements and silences
-/// are recorded.
-async fn start_analyzer(now_ms: i64) -> (String, Posts) {
+/// A kept report: one host with a CPU/memory chart and one anomaly, rendered and
+/// stored by the analyzer's own code. Returns its id.
+fn store_report(state_dir: &Path, end_ms: i64) -> String {
+    use hostscope_analyzer::report::data::{Anomaly, HostReport, Stat};
+    use hostscope_analyzer::report::{
+        render, Language, RenderOptions, ReportData, ReportStore, UtcOffset,
+    };
+    let start_ms = end_ms - HOURS * 3_600_000;
+    let step = 10 * 60_000;
+    let series = |base: f64| -> Vec<(i64, Option<f64>)> {
+        (0..HOURS * 6)
+            .map(|i| (start_ms + i * step, Some(base + 8.0 * wave(i, 9.0, base))))
+            .collect()
+    };
+    let data = ReportData {
+        range: hostscope_core::influx::TimeRange::new(start_ms, end_ms).unwrap(),
+        step_ms: step,
+        hosts: vec![HostReport {
+            host: HOSTS[DETAIL].into(),
+            availability: 1.0,
+            cpu: Stat {
+                mean: Some(24.0),
+                peak: Some(71.0),
+            },
+            mem: Stat {
+                mean: Some(52.0),
+                peak: Some(58.0),
+            },
+            disks: vec![],
+            anomalies: vec![Anomaly {
+                rule: "cpu_high".into(),
+                severity: "critical".into(),
+                start_ms: end_ms - 150 * STEP_MS,
+                end_ms: Some(end_ms - 90 * STEP_MS),
+                value: Some(93.5),
+                reason: Some("93.5 is above the critical bound 90".into()),
+            }],
+            cpu_series: series(20.0),
+            mem_series: series(50.0),
+        }],
+    };
+    let options = RenderOptions {
+        language: Language::En,
+        web_url: None,
+        offset: UtcOffset::default(),
+        name: Some("daily"),
+    };
+    let content = render(&data, &options).unwrap();
+    ReportStore::new(state_dir)
+        .save(end_ms, Some("daily"), Language::En, &data, &content)
+        .unwrap()
+        .id
+}
+
+/// The real analyzer API over `state_dir` (its reports), with no rules and an engine
+/// whose client is never called.
+fn real_analyzer(state_dir: &Path, now_ms: i64) -> axum::Router {
+    use hostscope_analyzer::engine::{Engine, EngineSettings, GroupBy};
+    let client = Client::new(hostscope_core::config::InfluxSettings::new(
+        "http://127.0.0.1:9".parse().unwrap(),
+        hostscope_core::config::VersionSetting::Auto,
+    ))
+    .unwrap();
+    let engine = Engine::new(
+        client,
+        Vec::new(),
+        EngineSettings {
+            state_dir: state_dir.to_owned(),
+            concurrency: 1,
+            timeout: Duration::from_secs(1),
+            group_by: GroupBy::Host,
+            group_wait: Duration::ZERO,
+        },
+    )
+    .unwrap();
+    hostscope_analyzer::api::router(engine.shared(), Arc::new(move || now_ms))
+}
+
+/// hostscope-analyzer's HTTP API (the web server proxies the Alerts page to it): a
+/// stand-in for the alerts (two firing, one resolved; acknowledgements and silences
+/// are recorded), the real API for everything else, with one kept report in
+/// `state_dir`.
+async fn start_analyzer(now_ms: i64, state_dir: &Path) -> (String, Posts) {
     let posts = Posts::default();
     let alerts = serde_json::json!({ "alerts": [
         { "id": "cpu_high:web-1", "rule": "cpu_high", "host": HOSTS[DETAIL], "severity": "critical",
@@ -369,7 +450,8 @@ async fn start_analyzer(now_ms: i64) -> (String, Posts) {
         .route(
             "/api/v1/silences",
             axum::routing::post(record(posts.clone())),
-        );
+        )
+        .fallback_service(real_analyzer(state_dir, now_ms));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -440,7 +522,9 @@ async fn dashboards_work_in_headless_chromium() {
             web,
         }
     };
-    let (analyzer_url, posts) = start_analyzer(now_ms()).await;
+    let analyzer_state = tempfile::tempdir().unwrap();
+    let report_id = store_report(analyzer_state.path(), now_ms());
+    let (analyzer_url, posts) = start_analyzer(now_ms(), analyzer_state.path()).await;
     let (base, stop, server) = start_app(web(None)).await;
     let (base_analyzer, stop_analyzer, server_analyzer) = start_app(web(Some(analyzer_url))).await;
 
@@ -454,6 +538,8 @@ async fn dashboards_work_in_headless_chromium() {
         .env("HS_PASSWORD", PASSWORD)
         .env("HS_HOST", HOSTS[DETAIL])
         .env("HS_SILENT_HOST", HOSTS[SILENT])
+        .env("HS_REPORT_ID", &report_id)
+        .env("HS_REPORT_CSP", hostscope_web::api::reports::REPORT_CSP)
         .env("HS_UI_DIR", &ui)
         .env("HS_SHOTS", &shots)
         .env("HS_CHROMIUM", CHROMIUM)

@@ -43,7 +43,7 @@ pub const MAX_TRANSITIONS: u32 = 10_000;
 const MAX_BODY: usize = 64 * 1024;
 
 /// `base` with `segments` appended to its path, each percent-encoded as one segment.
-fn analyzer_url(base: &Url, segments: &[&str]) -> Option<Url> {
+pub(super) fn analyzer_url(base: &Url, segments: &[&str]) -> Option<Url> {
     let mut url = base.clone();
     url.set_query(None);
     url.set_fragment(None);
@@ -54,15 +54,15 @@ fn analyzer_url(base: &Url, segments: &[&str]) -> Option<Url> {
     Some(url)
 }
 
-fn error_response(status: StatusCode, message: &str) -> Response {
+pub(super) fn error_response(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
-fn unavailable() -> Response {
+pub(super) fn unavailable() -> Response {
     error_response(StatusCode::SERVICE_UNAVAILABLE, "analyzer unavailable")
 }
 
-fn not_configured() -> Response {
+pub(super) fn not_configured() -> Response {
     error_response(StatusCode::SERVICE_UNAVAILABLE, "no analyzer configured")
 }
 

@@ -8,6 +8,7 @@
 //! | `GET /api/v1/alerts`, `…/history`      | [`alerts`]   |
 //! | `POST /api/v1/alerts/{id}/ack`         | [`alerts`]   |
 //! | `POST /api/v1/silences`                | [`alerts`]   |
+//! | `GET /api/v1/reports`                  | [`reports`]  |
 //! | `GET /api/v1/openapi.json`             | [`openapi`]  |
 //!
 //! Every request goes through the typed query model of `hostscope_core::influx`:
@@ -22,6 +23,7 @@ pub mod details;
 pub mod hosts;
 pub mod openapi;
 pub mod params;
+pub mod reports;
 pub mod schema;
 pub mod series;
 
@@ -59,6 +61,7 @@ pub fn routes() -> Vec<Route> {
         route("/api/v1/alerts/history", "get", get(alerts::history)),
         route("/api/v1/alerts/{id}/ack", "post", post(alerts::ack)),
         route("/api/v1/silences", "post", post(alerts::silences)),
+        route("/api/v1/reports", "get", get(reports::reports)),
         route("/api/v1/openapi.json", "get", get(openapi::openapi)),
     ]
 }

@@ -189,7 +189,7 @@ pub fn document() -> Value {
         "info": {
             "title": "hostscope web API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Read-only views of the metrics in InfluxDB and the analyzer's alerts. Every 400 is `{\"error\":\"invalid parameter\",\"param\":…,\"message\":…}` and names the parameter; unknown and repeated parameters are refused.",
+            "description": "Read-only views of the metrics in InfluxDB and the analyzer's alerts and reports. Every 400 is `{\"error\":\"invalid parameter\",\"param\":…,\"message\":…}` and names the parameter; unknown and repeated parameters are refused.",
         },
         "security": [{ "bearer": [] }, { "session": [] }],
         "paths": {
@@ -273,6 +273,28 @@ pub fn document() -> Value {
             "/api/v1/silences": {
                 "post": proxied("Create a silence (forwarded to the analyzer).", vec![]),
             },
+            "/api/v1/reports": {
+                "get": {
+                    "summary": "The anomaly reports the analyzer keeps, newest first.",
+                    "description": "Each report's page is `/reports/{id}` (a page, not part of this API): the report's self-contained HTML, served with `Content-Security-Policy: default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox`.",
+                    "responses": ok("`source` is `none` (no analyzer configured: an empty list) or `analyzer`.", json!({
+                        "type": "object",
+                        "properties": {
+                            "source": { "type": "string", "enum": ["none", "analyzer"] },
+                            "reports": { "type": "array", "items": { "type": "object", "properties": {
+                                "id": { "type": "string", "pattern": "^[0-9]+(-[0-9]+)?$" },
+                                "name": { "type": "string", "nullable": true, "description": "The scheduled report's name; null for a report made on demand." },
+                                "created": { "type": "string", "format": "date-time" },
+                                "start": { "type": "string", "format": "date-time" },
+                                "end": { "type": "string", "format": "date-time" },
+                                "subject": { "type": "string" },
+                                "hosts": { "type": "integer" },
+                                "anomalies": { "type": "integer" },
+                            }}},
+                        },
+                    })),
+                },
+            },
             "/api/v1/openapi.json": {
                 "get": {
                     "summary": "This document.",
@@ -296,7 +318,7 @@ pub fn document() -> Value {
                 },
                 "Unauthorized": { "description": "Not logged in and no valid token." },
                 "Internal": { "description": "`{\"error\":\"internal error\"}`; the details are in the server log." },
-                "Unavailable": { "description": "`{\"error\":\"database unavailable\"}` (InfluxDB did not answer) or, for alerts, `{\"error\":\"analyzer unavailable\"}`." },
+                "Unavailable": { "description": "`{\"error\":\"database unavailable\"}` (InfluxDB did not answer) or, for alerts and reports, `{\"error\":\"analyzer unavailable\"}`." },
             },
         },
     })

@@ -23,12 +23,14 @@ use axum::Router;
 use crate::state::AppState;
 use page::Page;
 
-/// Pages that need a login: `/`, `/hosts/{host}`, `/alerts`.
+/// Pages that need a login: `/`, `/hosts/{host}`, `/alerts`, and `/reports/{id}`
+/// (an anomaly report from the analyzer, see [`crate::api::reports::page`]).
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(overview))
         .route("/hosts/{host}", get(host))
         .route("/alerts", get(alerts))
+        .route("/reports/{id}", get(crate::api::reports::page))
 }
 
 /// What the login page needs without a login: `/login` and `/assets/…`.

@@ -7,6 +7,8 @@
 //   HS_USER, HS_PASSWORD
 //   HS_HOST          a host with full data and details
 //   HS_SILENT_HOST   a host that stopped reporting
+//   HS_REPORT_ID     the one report the analyzer keeps
+//   HS_REPORT_CSP    the policy a report page must be served with
 //   HS_UI_DIR        web/ui (where node_modules is)
 //   HS_SHOTS         directory for screenshots
 //   HS_CHROMIUM      /usr/bin/chromium
@@ -264,9 +266,11 @@ try {
     none: !document.getElementById('no-analyzer').hidden,
     table: !document.getElementById('alerts-card').hidden,
     error: document.getElementById('error').hidden ? null : document.getElementById('error').textContent,
+    reports: !document.getElementById('reports').hidden,
   }));
   summary.alerts = alertsState;
   check(alertsState.none && !alertsState.table && !alertsState.error, 'without an analyzer the alerts page says so', alertsState);
+  check(!alertsState.reports, 'without an analyzer there is no reports list', alertsState);
   await page.screenshot({ path: path.join(SHOTS, 'alerts-none.png'), fullPage: true });
 
   // -- a 401 from the API sends the browser to the login page
@@ -291,6 +295,18 @@ try {
   const alertRows = await page.$$eval('#alerts-body tr', (trs) => trs.map((tr) => tr.textContent));
   summary.alertRows = alertRows;
   check(alertRows.length >= 2, 'the analyzer\'s alerts are listed', alertRows);
+  const reportId = env('HS_REPORT_ID');
+  const reportRows = await page.$$eval('#reports-body tr', (trs) => trs.map((tr) => ({
+    id: tr.dataset.report,
+    text: tr.textContent,
+    links: [...tr.querySelectorAll('a')].map((a) => a.getAttribute('href')),
+  })));
+  summary.reports = reportRows;
+  check(await page.isVisible('#reports') && reportRows.length === 1 && reportRows[0].id === reportId,
+    'the analyzer\'s kept report is listed', reportRows);
+  check(reportRows[0].links.length === 1 && reportRows[0].links[0] === `/reports/${reportId}`,
+    'the report links to its page', reportRows);
+  check(reportRows[0].text.includes('daily'), 'the report row names its schedule', reportRows);
   await page.screenshot({ path: path.join(SHOTS, 'alerts.png'), fullPage: true });
   const loadedAt = () => page.evaluate(() => document.body.dataset.loaded);
   let mark = await loadedAt();
@@ -302,6 +318,26 @@ try {
   await page.waitForFunction((m) => document.body.dataset.loaded !== m, mark);
   const actionError = await page.evaluate(() => (document.getElementById('error').hidden ? null : document.getElementById('error').textContent));
   check(actionError === null, 'acknowledge and silence succeed', actionError);
+
+  // -- a report opens as its own page: the analyzer's HTML under its own policy,
+  // charts (data: images) and inline styles shown, nothing else allowed
+  await collectCsp();
+  const [reportResp] = await Promise.all([
+    page.waitForEvent('response', (r) => new URL(r.url()).pathname === `/reports/${reportId}`),
+    page.click('#reports-body a'),
+  ]);
+  await page.waitForLoadState('load');
+  const reportHeaders = reportResp.headers();
+  check(reportResp.status() === 200 && reportHeaders['content-security-policy'] === env('HS_REPORT_CSP'),
+    'the report page carries the report policy', { status: reportResp.status(), csp: reportHeaders['content-security-policy'] });
+  check(reportHeaders['x-frame-options'] === 'DENY' && reportHeaders['x-content-type-options'] === 'nosniff',
+    'the report page cannot be framed or sniffed', reportHeaders);
+  const images = await page.$$eval('img', (imgs) => imgs.map((i) => ({ src: i.src.slice(0, 22), width: i.naturalWidth })));
+  summary.reportImages = images;
+  check(images.length >= 1 && images.every((i) => i.src.startsWith('data:image/png') && i.width > 0),
+    'the report\'s charts show', images);
+  check((await page.textContent('body')).includes(env('HS_HOST')), 'the report names its host');
+  await page.screenshot({ path: path.join(SHOTS, 'report.png'), fullPage: true });
   await page.goto(`${withAnalyzer}/?start=now-6h&end=now`);
   await page.waitForSelector('#hosts-body tr');
   await page.waitForFunction(() => document.body.dataset.loaded);

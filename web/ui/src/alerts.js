@@ -1,7 +1,8 @@
 // /alerts: firing and recent alerts from the analyzer, with acknowledge and
-// silence buttons; an empty state when no analyzer is configured.
+// silence buttons, and the anomaly reports it kept; an empty state when no analyzer
+// is configured.
 
-import { t, h, byId, api, showError, initHeader, initRefresh, serialized, fmtAgo, fmtTime, toMs } from './common.js';
+import { t, h, byId, api, showError, initHeader, initRefresh, serialized, fmtAgo, fmtNum, fmtTime, toMs } from './common.js';
 
 const SILENCE_FOR = ['1h', '4h', '24h'];
 
@@ -98,26 +99,61 @@ function row(a) {
     h('td', null, actions(a, state)));
 }
 
+function showAlerts(data) {
+  const none = !data || data.source === 'none';
+  byId('no-analyzer').hidden = !none;
+  byId('alerts-card').hidden = none;
+  byId('show-resolved-label').hidden = none;
+  if (none) return;
+  const showResolved = byId('show-resolved').checked;
+  const list = (data.alerts || [])
+    .map((a) => [a, stateOf(a)])
+    .filter(([, s]) => showResolved || s !== 'resolved')
+    .sort(([a, sa], [b, sb]) => (sb === 'firing') - (sa === 'firing') || (sinceMs(b) || 0) - (sinceMs(a) || 0));
+  byId('alerts-body').replaceChildren(...list.map(([a]) => row(a)));
+  byId('alerts-empty').hidden = list.length > 0;
+}
+
+// One kept anomaly report: when it was made, which schedule made it (or on demand),
+// its subject linking to its page, and how many hosts and anomalies it covers.
+function reportRow(r) {
+  const id = String(r.id);
+  const name = r.name == null || r.name === ''
+    ? h('span', { class: 'muted', text: t('reports.on_demand') })
+    : String(r.name);
+  const anomalies = Number(r.anomalies);
+  return h('tr', { dataset: { report: id } },
+    h('td', { class: 'nowrap', title: fmtAgo(r.created), text: fmtTime(r.created) }),
+    h('td', { class: 'strong' }, name),
+    h('td', { class: 'subject', title: t('reports.period', { start: fmtTime(r.start), end: fmtTime(r.end) }) },
+      h('a', { href: `/reports/${encodeURIComponent(id)}`, text: r.subject || id })),
+    h('td', { class: 'num', text: fmtNum(Number(r.hosts), 0) }),
+    h('td', { class: anomalies > 0 ? 'num has-anomalies' : 'num muted', text: fmtNum(anomalies, 0) }));
+}
+
+// The reports section is shown only with an analyzer (without one, the empty state
+// above already says where alerts and reports come from).
+function showReports(data) {
+  const none = !data || data.source === 'none';
+  byId('reports').hidden = none;
+  if (none) return;
+  const list = data.reports || [];
+  byId('reports-body').replaceChildren(...list.map(reportRow));
+  byId('reports-empty').hidden = list.length > 0;
+}
+
 const load = serialized(async () => {
-  try {
-    const data = await api('/api/v1/alerts');
-    const none = !data || data.source === 'none';
-    byId('no-analyzer').hidden = !none;
-    byId('alerts-card').hidden = none;
-    byId('show-resolved-label').hidden = none;
-    if (!none) {
-      const showResolved = byId('show-resolved').checked;
-      const list = (data.alerts || [])
-        .map((a) => [a, stateOf(a)])
-        .filter(([, s]) => showResolved || s !== 'resolved')
-        .sort(([a, sa], [b, sb]) => (sb === 'firing') - (sa === 'firing') || (sinceMs(b) || 0) - (sinceMs(a) || 0));
-      byId('alerts-body').replaceChildren(...list.map(([a]) => row(a)));
-      byId('alerts-empty').hidden = list.length > 0;
+  const [alerts, reports] = await Promise.allSettled([api('/api/v1/alerts'), api('/api/v1/reports')]);
+  const errors = [];
+  for (const [result, show] of [[alerts, showAlerts], [reports, showReports]]) {
+    try {
+      if (result.status === 'rejected') throw result.reason;
+      show(result.value);
+    } catch (e) {
+      if (e.status !== 401) errors.push(e.message);
     }
-    showError(null);
-  } catch (e) {
-    if (e.status !== 401) showError(e.message);
   }
+  showError(errors.length ? [...new Set(errors)].join(' ') : null);
   document.body.dataset.loaded = String(Date.now());
 });
 

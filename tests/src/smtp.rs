@@ -1,0 +1,208 @@
+//! A real SMTP server per test: Debian's `aiosmtpd` (no TLS, no authentication) on a
+//! free loopback port, storing what it receives in a fresh Maildir.
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::free_port;
+
+const PYTHON: &str = "/usr/bin/python3";
+const INSTALL_HINT: &str = "apt-get install python3-aiosmtpd";
+
+/// A running `aiosmtpd`. Killed when dropped; [`TestSmtp::stop`] and
+/// [`TestSmtp::start_again`] simulate an outage on the same port and Maildir.
+pub struct TestSmtp {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl TestSmtp {
+    /// Start a server and wait until it greets with `220`.
+    pub fn start() -> Self {
+        if !Path::new(PYTHON).is_file() {
+            panic!(
+                "{PYTHON} is missing; the SMTP tests need Debian's Python with aiosmtpd. \
+                 Install it with `{INSTALL_HINT}`, or run ./scripts/test."
+            );
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("hostscope-smtp-")
+            .tempdir()
+            .expect("temp dir");
+        let mut server = TestSmtp {
+            dir,
+            port: 0,
+            child: None,
+        };
+        let mut last_err = String::new();
+        for _ in 0..5 {
+            server.port = free_port();
+            match server.spawn() {
+                Ok(()) => return server,
+                Err(e) => last_err = e,
+            }
+        }
+        panic!("aiosmtpd did not start: {last_err}");
+    }
+
+    /// A server that is not started yet: its port and Maildir are reserved, so a test
+    /// can queue mail for it first and [`TestSmtp::start_again`] it later.
+    pub fn stopped() -> Self {
+        let mut server = Self::start();
+        server.stop();
+        server
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .map_err(|e| e.to_string())?;
+        let log2 = log.try_clone().map_err(|e| e.to_string())?;
+        // The Maildir must not exist on the first start (aiosmtpd creates it); on a
+        // restart it is reused.
+        let child = Command::new(PYTHON)
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{}", self.port))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(self.maildir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log2))
+            .spawn()
+            .map_err(|e| format!("cannot run {PYTHON}: {e}"))?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    self.child = None;
+                    let log = self.log_tail();
+                    if log.contains("No module named aiosmtpd") {
+                        panic!(
+                            "aiosmtpd is not installed, and this test needs a real SMTP server. \
+                             Install it with `{INSTALL_HINT}`, or run ./scripts/test."
+                        );
+                    }
+                    return Err(format!("aiosmtpd exited with {status}; log:\n{log}"));
+                }
+            }
+            if greets(self.port) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill();
+        Err(format!(
+            "aiosmtpd did not greet within 30s; log:\n{}",
+            self.log_tail()
+        ))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn host(&self) -> &'static str {
+        "127.0.0.1"
+    }
+
+    /// The Maildir messages are stored in (`new/` holds them).
+    pub fn maildir(&self) -> PathBuf {
+        self.dir.path().join("Maildir")
+    }
+
+    /// Stop the server (SIGKILL), keeping its Maildir.
+    pub fn stop(&mut self) {
+        self.kill();
+    }
+
+    /// Start it again on the same port with the same Maildir.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "aiosmtpd is still running");
+        self.spawn().expect("restart aiosmtpd");
+    }
+
+    /// The raw messages received so far, oldest first.
+    pub fn messages(&self) -> Vec<Vec<u8>> {
+        let new = self.maildir().join("new");
+        let Ok(listing) = std::fs::read_dir(&new) else {
+            return Vec::new();
+        };
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> = listing
+            .filter_map(Result::ok)
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .map(|e| {
+                let modified = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .unwrap_or(std::time::UNIX_EPOCH);
+                (modified, e.path())
+            })
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .filter_map(|(_, p)| std::fs::read(p).ok())
+            .collect()
+    }
+
+    /// Wait until at least `n` messages arrived; panics after `timeout` saying how many
+    /// did.
+    pub fn wait_for_messages(&self, n: usize, timeout: Duration) -> Vec<Vec<u8>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let messages = self.messages();
+            if messages.len() >= n {
+                return messages;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "expected {n} messages within {timeout:?}, got {}; aiosmtpd log:\n{}",
+                    messages.len(),
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("aiosmtpd.log")
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+impl Drop for TestSmtp {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// True when something on `port` answers with an SMTP greeting.
+fn greets(port: u16) -> bool {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut buf = [0u8; 3];
+    stream.read_exact(&mut buf).is_ok() && &buf == b"220"
+}
