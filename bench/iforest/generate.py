@@ -2,7 +2,8 @@
 """A labelled synthetic set of host feature vectors, seeded.
 
 Six correlated features a host reports per interval: cpu (%), mem (%), load,
-net (MB/s), disk (MB/s) and iowait (%). Normal points come from three operating
+net (MB/s), disk (MB/s) and iowait (%); the last four have multiplicative
+log-normal noise, skewed as rates are. Normal points come from three operating
 modes (idle, serving, batch), each driven by one latent activity level, so the
 features move together. A few per cent are anomalies of four kinds:
 
@@ -27,12 +28,13 @@ import numpy as np
 
 FEATURES = ["cpu", "mem", "load", "net", "disk", "iowait"]
 
-# Per mode: weight, activity mean and sd, and per-feature (offset, gain, noise sd).
+# Per mode: name, weight, activity mean and sd.
 MODES = [
     ("idle", 0.4, 0.2, 0.12),
     ("serving", 0.4, 0.5, 0.15),
     ("batch", 0.2, 0.8, 0.1),
 ]
+# Per feature: offset, gain on the activity level, additive noise sd.
 LINEAR = {
     "cpu": (3.0, 90.0, 3.0),
     "mem": (30.0, 40.0, 2.5),
@@ -41,33 +43,41 @@ LINEAR = {
     "disk": (1.0, 60.0, 5.0),
     "iowait": (0.5, 8.0, 0.8),
 }
+# Rates are skewed: these features get multiplicative log-normal noise of this sigma.
+SKEWED = {"load": 0.3, "net": 0.3, "disk": 0.3, "iowait": 0.3}
 
 
-def decorrelated(rng, n, modes):
-    """n points whose features each follow their own mode (`modes`, per row and
-    feature) and their own activity draw."""
-    out = np.empty((n, len(FEATURES)))
+def features(rng, levels):
+    """Feature values from activity levels (rows x features, one level per feature)."""
+    n = levels.shape[0]
+    out = np.empty_like(levels)
     for j, name in enumerate(FEATURES):
-        mean = np.array([m[2] for m in MODES])[modes[:, j]]
-        sd = np.array([m[3] for m in MODES])[modes[:, j]]
-        activity = np.clip(mean + sd * rng.standard_normal(n), 0.0, 1.0)
         off, gain, noise = LINEAR[name]
-        out[:, j] = off + gain * activity + noise * rng.standard_normal(n)
+        out[:, j] = off + gain * levels[:, j] + noise * rng.standard_normal(n)
+        if name in SKEWED:
+            out[:, j] *= np.exp(SKEWED[name] * rng.standard_normal(n))
     return np.clip(out, 0.0, None)
+
+
+def activity(rng, modes):
+    """Activity levels in [0, 1] drawn around each mode's mean."""
+    mean = np.array([m[2] for m in MODES])[modes]
+    sd = np.array([m[3] for m in MODES])[modes]
+    return np.clip(mean + sd * rng.standard_normal(modes.shape), 0.0, 1.0)
 
 
 def shared_activity(rng, n):
-    """Normal points whose features share one activity draw per row (correlated)."""
+    """n normal points: a mode and one activity level per row, shared by its features."""
     weights = np.array([m[1] for m in MODES])
     mode = rng.choice(len(MODES), size=n, p=weights / weights.sum())
-    mean = np.array([m[2] for m in MODES])[mode]
-    sd = np.array([m[3] for m in MODES])[mode]
-    activity = np.clip(mean + sd * rng.standard_normal(n), 0.0, 1.0)
-    out = np.empty((n, len(FEATURES)))
-    for j, name in enumerate(FEATURES):
-        off, gain, noise = LINEAR[name]
-        out[:, j] = off + gain * activity + noise * rng.standard_normal(n)
-    return np.clip(out, 0.0, None)
+    level = activity(rng, mode)
+    return features(rng, np.repeat(level[:, None], len(FEATURES), axis=1))
+
+
+def decorrelated(rng, modes):
+    """Points whose features each follow their own mode (`modes`, rows x features) and
+    their own activity level."""
+    return features(rng, activity(rng, modes))
 
 
 def anomalies(rng, n, lo, hi):
@@ -83,7 +93,7 @@ def anomalies(rng, n, lo, hi):
             names.append("spike")
         elif k == 1:
             modes = rng.permutation(np.array([0, 0, 1, 1, 2, 2]))[None, :]
-            row = decorrelated(rng, 1, modes)[0]
+            row = decorrelated(rng, modes)[0]
             names.append("decorrelated")
         elif k == 2:
             row = np.array([4.0, 45.0, 1.0, 2.0, 140.0, 25.0])
