@@ -73,23 +73,48 @@ pub fn c(n: usize) -> f64 {
     }
 }
 
-#[derive(Debug, Clone)]
-enum Node {
-    Leaf {
-        size: usize,
-    },
-    Split {
-        feature: usize,
-        value: f64,
-        left: u32,
-        right: u32,
-    },
+/// One node of a tree; a tree is a flat array of them in depth-first order.
+///
+/// A walk picks the next node by indexing `child` with the comparison rather than by
+/// branching on it: which side a point goes is as good as random, so a branch would be
+/// mispredicted half the time (and the compiler keeps an `if` here as a branch).
+/// A leaf is a split that sends every point to itself: its value is −∞, so `x < value`
+/// never holds, and both of its children are itself. A walk can then take a fixed number of
+/// steps, the tree's height, with no test for having arrived.
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    /// Points with x[feature] < value go left, the others right (NaN, which callers
+    /// keep out of scores, goes left).
+    value: f64,
+    feature: u32,
+    /// The children, left then right.
+    child: [u32; 2],
 }
 
 #[derive(Debug, Clone)]
 struct Tree {
     nodes: Vec<Node>,
+    /// Per node, a leaf's path length: its depth plus c(points it holds).
+    lengths: Vec<f64>,
+    /// The depth of the deepest leaf: the steps a walk takes.
+    height: usize,
 }
+
+impl Tree {
+    /// h(x): the path length of `x`, which has the forest's length (checked by callers).
+    fn path_length(&self, x: &[f64]) -> f64 {
+        let mut i = 0;
+        for _ in 0..self.height {
+            let n = self.nodes[i];
+            i = n.child[usize::from(x[n.feature as usize] >= n.value)] as usize;
+        }
+        self.lengths[i]
+    }
+}
+
+/// Rows scored together by [`IsolationForest::score_batch`]: each tree is walked for a
+/// block of rows at once, one step for all of them at a time, so the walks overlap.
+const BLOCK: usize = 256;
 
 /// A trained forest.
 #[derive(Debug, Clone)]
@@ -125,24 +150,31 @@ impl IsolationForest {
             ));
         }
         let psi = config.sample_size.min(clean.len()).max(2);
-        let height_limit = (psi as f64).log2().ceil() as usize;
         let mut rng = StdRng::seed_from_u64(config.seed);
+        let mut grower = Grower {
+            sample: Vec::with_capacity(psi * dims),
+            dims,
+            limit: (psi as f64).log2().ceil() as usize,
+            ranges: Vec::with_capacity(dims),
+        };
         let mut trees = Vec::with_capacity(config.trees.max(1));
         let mut idx: Vec<usize> = Vec::with_capacity(psi);
         for _ in 0..config.trees.max(1) {
             idx.clear();
             idx.extend(rand::seq::index::sample(&mut rng, clean.len(), psi));
-            let mut nodes = Vec::with_capacity(2 * psi);
-            build(
-                &clean,
-                &mut idx[..],
-                0,
-                height_limit,
-                dims,
-                &mut rng,
-                &mut nodes,
-            );
-            trees.push(Tree { nodes });
+            // The subsample, copied row-major so a tree is grown from one small block.
+            grower.sample.clear();
+            for &i in &idx {
+                grower.sample.extend_from_slice(clean[i]);
+            }
+            let mut order: Vec<u32> = (0..psi as u32).collect();
+            let mut tree = Tree {
+                nodes: Vec::with_capacity(2 * psi),
+                lengths: Vec::with_capacity(2 * psi),
+                height: 0,
+            };
+            grower.grow(&mut order, 0, &mut rng, &mut tree);
+            trees.push(tree);
         }
         Ok(IsolationForest {
             trees,
@@ -153,10 +185,78 @@ impl IsolationForest {
 
     /// The anomaly score of `x` in (0, 1]; NaN when `x` has the wrong length or NaN.
     pub fn score(&self, x: &[f64]) -> f64 {
-        if x.len() != self.dims || x.iter().any(|v| !v.is_finite()) {
+        if !self.usable(x) {
             return f64::NAN;
         }
-        let total: f64 = self.trees.iter().map(|t| path_length(t, x)).sum();
+        let total: f64 = self.trees.iter().map(|t| t.path_length(x)).sum();
+        self.normalise(total)
+    }
+
+    /// The scores of many rows, equal to [`score`](Self::score) of each, using up to
+    /// `threads` threads (1: this one). Rows are split into contiguous runs, one per
+    /// thread, and each row's path lengths are summed in tree order, so the result does
+    /// not depend on `threads`.
+    pub fn score_batch<R: AsRef<[f64]> + Sync>(&self, rows: &[R], threads: usize) -> Vec<f64> {
+        let mut out = vec![0.0; rows.len()];
+        let threads = threads.clamp(1, rows.len().div_ceil(BLOCK).max(1));
+        if threads == 1 {
+            self.score_into(rows, &mut out);
+            return out;
+        }
+        let per = rows.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            for (rows, out) in rows.chunks(per).zip(out.chunks_mut(per)) {
+                s.spawn(move || self.score_into(rows, out));
+            }
+        });
+        out
+    }
+
+    /// Scores `rows` into `out` (same length), a block of rows at a time, tree by tree.
+    fn score_into<R: AsRef<[f64]>>(&self, rows: &[R], out: &mut [f64]) {
+        // The block's rows feature-major: feature f of row r is cols[f * BLOCK + r].
+        let mut cols = vec![0.0; self.dims * BLOCK];
+        let mut at = [0u32; BLOCK];
+        for (rows, out) in rows.chunks(BLOCK).zip(out.chunks_mut(BLOCK)) {
+            for (r, x) in rows.iter().enumerate() {
+                let x = x.as_ref();
+                for f in 0..self.dims {
+                    // A row of the wrong length walks as zeros; its score is NaN below.
+                    cols[f * BLOCK + r] = x.get(f).copied().unwrap_or(0.0);
+                }
+            }
+            let at = &mut at[..rows.len()];
+            for tree in &self.trees {
+                at.fill(0);
+                for _ in 0..tree.height {
+                    for (r, i) in at.iter_mut().enumerate() {
+                        let n = tree.nodes[*i as usize];
+                        let right = cols[n.feature as usize * BLOCK + r] >= n.value;
+                        *i = n.child[usize::from(right)];
+                    }
+                }
+                for (total, i) in out.iter_mut().zip(at.iter()) {
+                    *total += tree.lengths[*i as usize];
+                }
+            }
+            for (x, total) in rows.iter().zip(out.iter_mut()) {
+                *total = if self.usable(x.as_ref()) {
+                    self.normalise(*total)
+                } else {
+                    f64::NAN
+                };
+            }
+        }
+    }
+
+    /// Whether `x` can be scored: the forest's length, all finite. (A NaN walks a tree
+    /// to some leaf without harm; it is only the score that means nothing.)
+    fn usable(&self, x: &[f64]) -> bool {
+        x.len() == self.dims && x.iter().all(|v| v.is_finite())
+    }
+
+    /// s = 2^(−E[h] / c(ψ)) from the sum of h over the trees.
+    fn normalise(&self, total: f64) -> f64 {
         let mean = total / self.trees.len() as f64;
         2f64.powf(-mean / self.c_psi)
     }
@@ -166,90 +266,81 @@ impl IsolationForest {
     }
 }
 
-/// Grow a subtree over `idx` into `nodes`, returning its root's index.
-fn build(
-    data: &[&[f64]],
-    idx: &mut [usize],
-    depth: usize,
-    limit: usize,
+/// Grows trees from one subsample, reusing its buffers from tree to tree.
+struct Grower {
+    /// The subsample, row-major: row `r` is `sample[r * dims..(r + 1) * dims]`.
+    sample: Vec<f64>,
     dims: usize,
-    rng: &mut StdRng,
-    nodes: &mut Vec<Node>,
-) -> u32 {
-    let me = nodes.len() as u32;
-    if depth >= limit || idx.len() <= 1 {
-        nodes.push(Node::Leaf { size: idx.len() });
-        return me;
-    }
-    // Pick a random feature among those that still vary in this node.
-    let mut lo = vec![f64::INFINITY; dims];
-    let mut hi = vec![f64::NEG_INFINITY; dims];
-    for &i in idx.iter() {
-        for (f, v) in data[i].iter().enumerate() {
-            lo[f] = lo[f].min(*v);
-            hi[f] = hi[f].max(*v);
-        }
-    }
-    let ranges: Vec<(usize, f64, f64)> = (0..dims)
-        .filter(|&f| hi[f] > lo[f])
-        .map(|f| (f, lo[f], hi[f]))
-        .collect();
-    if ranges.is_empty() {
-        nodes.push(Node::Leaf { size: idx.len() });
-        return me;
-    }
-    let (feature, lo, hi) = ranges[rng.random_range(0..ranges.len())];
-    let mut value = rng.random_range(lo..hi);
-    if value <= lo {
-        value = lo + (hi - lo) * 0.5;
-    }
-    // Partition: left holds x < value.
-    let mut split = 0;
-    for j in 0..idx.len() {
-        if data[idx[j]][feature] < value {
-            idx.swap(j, split);
-            split += 1;
-        }
-    }
-    nodes.push(Node::Split {
-        feature,
-        value,
-        left: 0,
-        right: 0,
-    });
-    let (left_idx, right_idx) = idx.split_at_mut(split);
-    let left = build(data, left_idx, depth + 1, limit, dims, rng, nodes);
-    let right = build(data, right_idx, depth + 1, limit, dims, rng, nodes);
-    if let Some(Node::Split {
-        left: l, right: r, ..
-    }) = nodes.get_mut(me as usize)
-    {
-        *l = left;
-        *r = right;
-    }
-    me
+    /// The height limit, ⌈log2 ψ⌉.
+    limit: usize,
+    /// Scratch: (feature, min, max) of the features that vary in a node.
+    ranges: Vec<(usize, f64, f64)>,
 }
 
-fn path_length(tree: &Tree, x: &[f64]) -> f64 {
-    let mut node = 0usize;
-    let mut depth = 0.0;
-    loop {
-        match &tree.nodes[node] {
-            Node::Leaf { size } => return depth + c(*size),
-            Node::Split {
-                feature,
-                value,
-                left,
-                right,
-            } => {
-                node = if x[*feature] < *value {
-                    *left as usize
-                } else {
-                    *right as usize
-                };
-                depth += 1.0;
+impl Grower {
+    fn at(&self, row: u32, feature: usize) -> f64 {
+        self.sample[row as usize * self.dims + feature]
+    }
+
+    /// Grow a subtree over the rows `order` holds into `tree`, depth first.
+    fn grow(&mut self, order: &mut [u32], depth: usize, rng: &mut StdRng, tree: &mut Tree) {
+        let me = tree.nodes.len();
+        let leaf = |tree: &mut Tree| {
+            tree.nodes.push(Node {
+                value: f64::NEG_INFINITY,
+                feature: 0,
+                child: [me as u32; 2],
+            });
+            tree.lengths.push(depth as f64 + c(order.len()));
+            tree.height = tree.height.max(depth);
+        };
+        if depth >= self.limit || order.len() <= 1 {
+            leaf(tree);
+            return;
+        }
+        // Pick a random feature among those that still vary in this node.
+        self.ranges.clear();
+        for f in 0..self.dims {
+            let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+            for &r in order.iter() {
+                let v = self.at(r, f);
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+            if hi > lo {
+                self.ranges.push((f, lo, hi));
             }
         }
+        if self.ranges.is_empty() {
+            leaf(tree);
+            return;
+        }
+        let (feature, lo, hi) = self.ranges[rng.random_range(0..self.ranges.len())];
+        let mut value = rng.random_range(lo..hi);
+        if value <= lo {
+            value = lo + (hi - lo) * 0.5;
+        }
+        // Partition: left holds x < value.
+        let mut split = 0;
+        for j in 0..order.len() {
+            if self.at(order[j], feature) < value {
+                order.swap(j, split);
+                split += 1;
+            }
+        }
+        tree.nodes.push(Node {
+            value,
+            feature: feature as u32,
+            child: [me as u32 + 1, 0],
+        });
+        tree.lengths.push(0.0);
+        let (left, right) = order.split_at_mut(split);
+        self.grow(left, depth + 1, rng, tree);
+        let right_at = tree.nodes.len() as u32;
+        if let Some(n) = tree.nodes.get_mut(me) {
+            n.child[1] = right_at;
+        }
+        self.grow(right, depth + 1, rng, tree);
     }
 }
 
@@ -295,6 +386,29 @@ mod tests {
         for x in data.iter().take(20) {
             assert_eq!(a.score(x), b.score(x));
         }
+    }
+
+    #[test]
+    fn batch_scores_equal_single_scores_for_any_thread_count() {
+        let data = cloud(2000, 3);
+        let f = IsolationForest::fit(&data, &IsolationForestConfig::default()).unwrap();
+        let mut rows = cloud(700, 4);
+        rows[5] = vec![9.0, 9.0, -9.0];
+        rows[6] = vec![0.0, f64::NAN, 0.0];
+        rows[7] = vec![0.0, 0.0];
+        let single: Vec<f64> = rows.iter().map(|x| f.score(x)).collect();
+        assert!(single[6].is_nan() && single[7].is_nan());
+        for threads in [0, 1, 2, 3, 64] {
+            let batch = f.score_batch(&rows, threads);
+            assert_eq!(batch.len(), rows.len());
+            for (i, (a, b)) in single.iter().zip(&batch).enumerate() {
+                assert!(
+                    a.to_bits() == b.to_bits(),
+                    "row {i}, {threads} threads: {a} vs {b}"
+                );
+            }
+        }
+        assert!(f.score_batch::<Vec<f64>>(&[], 2).is_empty());
     }
 
     #[test]
