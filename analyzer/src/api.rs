@@ -29,8 +29,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::engine::{labels_of, Shared};
-use crate::report::store::{ReportStore, StoreError};
 use crate::lifecycle::State as LifeState;
+use crate::report::store::{ReportStore, StoreError};
 use crate::state::{stable_id, AlertRecord, Silence};
 
 /// Longest silence accepted.
@@ -383,9 +383,10 @@ async fn report_html(State(api): State<Api>, Path(id): Path<String>) -> Response
         )
             .into_response(),
         Ok(Ok(None)) => error(StatusCode::NOT_FOUND, format!("no report with id {id:?}")),
-        Ok(Err(StoreError::InvalidId(_))) => {
-            error(StatusCode::BAD_REQUEST, format!("{id:?} is not a report id"))
-        }
+        Ok(Err(StoreError::InvalidId(_))) => error(
+            StatusCode::BAD_REQUEST,
+            format!("{id:?} is not a report id"),
+        ),
         Ok(Err(e)) => internal(e),
         Err(e) => internal(e),
     }

@@ -25,8 +25,9 @@ use hostscope_core::point::Point;
 use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
-use crate::notify::{AlertEvent, EventKind, Notification};
 use crate::lifecycle::{Action, State};
+use crate::notify::outbox::Outbox;
+use crate::notify::{AlertEvent, EventKind, Notification};
 use crate::rules::{Feature, Rule, RuleKind};
 use crate::state::{alert_id, AlertRecord, Observation, PendingGroup, StateError, Store};
 
@@ -110,8 +111,16 @@ pub struct Cycle {
     pub failed: usize,
 }
 
+/// Where due notifications go: the durable outbox, and a wake-up for its sender.
+#[derive(Debug, Clone)]
+pub struct Sink {
+    pub outbox: Arc<Outbox>,
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
 pub struct Engine {
     client: Client,
+    sink: Option<Sink>,
     settings: EngineSettings,
     shared: Arc<Shared>,
     /// Per rule index: trained forests by host.
@@ -164,12 +173,18 @@ impl Engine {
         });
         Ok(Engine {
             client,
+            sink: None,
             settings,
             shared,
             models,
             extra_metrics: std::sync::Mutex::new(Vec::new()),
             last_end: vec![None; n_rules],
         })
+    }
+
+    /// Queue due notifications in this outbox (without one, they are only returned).
+    pub fn set_sink(&mut self, sink: Sink) {
+        self.sink = Some(sink);
     }
 
     pub fn shared(&self) -> Arc<Shared> {
@@ -207,7 +222,24 @@ impl Engine {
                 }
             }
         }
-        cycle.notifications = take_due_groups(&mut store, now_ms, self.settings.group_wait);
+        let due = take_due_groups(&mut store, now_ms, self.settings.group_wait);
+        // Into the outbox (on disk) before the state forgets them; a group that cannot
+        // be queued stays for the next cycle.
+        for group in due {
+            let notification = Notification {
+                group: group.group.clone(),
+                events: group.events.clone(),
+            };
+            if let Some(sink) = &self.sink {
+                if let Err(error) = sink.outbox.enqueue(&notification, &group.channels, now_ms) {
+                    tracing::error!(message = "cannot queue a notification; will retry", group = %group.group, %error);
+                    store.groups.push(group);
+                    continue;
+                }
+                sink.wake.notify_one();
+            }
+            cycle.notifications.push((notification, group.channels));
+        }
         store.prune_silences(now_ms);
         forget_stale(&mut store, &rules, now_ms);
         if let Err(error) = self.shared.save(&store) {
@@ -865,27 +897,13 @@ fn group_key(e: &AlertEvent, by: GroupBy) -> String {
     }
 }
 
-/// Groups whose first event is `group_wait` old leave the store as notifications.
-fn take_due_groups(
-    store: &mut Store,
-    now_ms: i64,
-    group_wait: Duration,
-) -> Vec<(Notification, Vec<String>)> {
+/// Groups whose first event is `group_wait` old leave the store.
+fn take_due_groups(store: &mut Store, now_ms: i64, group_wait: Duration) -> Vec<PendingGroup> {
     let (due, keep): (Vec<PendingGroup>, Vec<PendingGroup>) = std::mem::take(&mut store.groups)
         .into_iter()
         .partition(|g| now_ms - g.first_at_ms >= ms(group_wait));
     store.groups = keep;
-    due.into_iter()
-        .map(|g| {
-            (
-                Notification {
-                    group: g.group,
-                    events: g.events,
-                },
-                g.channels,
-            )
-        })
-        .collect()
+    due
 }
 
 /// Drop alerts that are ok and have not been seen for a day (hosts that are gone).

@@ -8,15 +8,17 @@ pub mod api;
 pub mod engine;
 pub mod eval;
 pub mod lifecycle;
+pub mod notify;
 pub mod report;
 pub mod rules;
+pub mod service;
 pub mod state;
-pub mod notify;
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hostscope_core::app::ProgramConfig;
@@ -24,8 +26,11 @@ use hostscope_core::config::{ConfigErrors, HumanDuration, InfluxConfig, InfluxSe
 use hostscope_core::influx::Client;
 use serde::Deserialize;
 
-use crate::engine::{Engine, EngineSettings, GroupBy};
+use crate::engine::{Engine, EngineSettings, GroupBy, Sink};
+use crate::notify::{Notifier, Outbox};
+use crate::report::ReportStore;
 use crate::rules::{Rule, RuleConfig};
+use crate::service::now_ms;
 use notify::{ChannelConfig, Language, NotifyConfig, NotifySettings, SmtpConfig};
 
 /// The sections of the configuration file this program reads.
@@ -147,32 +152,38 @@ impl ProgramConfig for FileConfig {
         let rules = errors.absorb(rules::validate(&a.rules, &channels));
         let reports = report::schedule::validate(&a.reports, &mut errors);
         match (influx, listen, rules, notify) {
-            (Some(influx), Some(listen), Some(rules), Some(notify)) if errors.is_empty() => Ok(Settings {
-                influx,
-                interval,
-                state_dir: a
-                    .state_dir
-                    .clone()
-                    .unwrap_or_else(|| PathBuf::from("/var/lib/hostscope")),
-                listen,
-                concurrency,
-                timeout,
-                group_by: a.group_by.unwrap_or_default(),
-                group_wait: a.group_wait.map_or(Duration::from_secs(30), |d| d.get()),
-                rules,
-                reports,
-                notify,
-            }),
+            (Some(influx), Some(listen), Some(rules), Some(notify)) if errors.is_empty() => {
+                Ok(Settings {
+                    influx,
+                    interval,
+                    state_dir: a
+                        .state_dir
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from("/var/lib/hostscope")),
+                    listen,
+                    concurrency,
+                    timeout,
+                    group_by: a.group_by.unwrap_or_default(),
+                    group_wait: a.group_wait.map_or(Duration::from_secs(30), |d| d.get()),
+                    rules,
+                    reports,
+                    notify,
+                })
+            }
             _ => Err(errors),
         }
     }
 }
 
-/// Run until `shutdown` resolves: evaluate the rules every `interval`, serve the API.
+/// Run until `shutdown` resolves: evaluate the rules every `interval`, deliver
+/// notifications from the outbox, make scheduled reports, serve the API.
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let client = Client::new(settings.influx.clone())?;
+    let notifier = Arc::new(Notifier::new(settings.notify.clone())?);
+    let outbox = Arc::new(Outbox::open(&settings.state_dir)?);
+    let wake = Arc::new(tokio::sync::Notify::new());
     let mut engine = Engine::new(
-        client,
+        client.clone(),
         settings.rules,
         EngineSettings {
             state_dir: settings.state_dir.clone(),
@@ -182,19 +193,43 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyh
             group_wait: settings.group_wait,
         },
     )?;
+    engine.set_sink(Sink {
+        outbox: outbox.clone(),
+        wake: wake.clone(),
+    });
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut api_stop = stop_rx.clone();
     let app = api::router(engine.shared(), api::system_clock());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(async move {
+        if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = api_stop.wait_for(|s| *s).await;
             })
             .await
+        {
+            tracing::warn!(message = "API server error", error = %e);
+        }
     });
+    tasks.spawn(service::deliver(
+        outbox.clone(),
+        notifier,
+        wake,
+        stop_rx.clone(),
+    ));
+    let ctx = service::ReportContext {
+        client,
+        notify: settings.notify,
+        store: Arc::new(ReportStore::new(&settings.state_dir)),
+    };
+    tasks.spawn(service::schedule_reports(
+        settings.reports,
+        ctx,
+        stop_rx.clone(),
+    ));
     tracing::info!(
         message = "hostscope-analyzer started",
         interval = ?settings.interval,
@@ -205,9 +240,18 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyh
     tokio::pin!(shutdown);
     loop {
         let now = now_ms();
+        let o = outbox.stats();
+        let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        engine.set_extra_metrics(vec![
+            ("notifications_pending", gauge(o.pending)),
+            ("notifications_enqueued", gauge(o.enqueued)),
+            ("notifications_sent", gauge(o.sent)),
+            ("notification_failures", gauge(o.failed_attempts)),
+            ("notifications_dropped", gauge(o.dropped)),
+        ]);
         let cycle = engine.evaluate(now).await;
-        for (notification, channels) in cycle.notifications {
-            tracing::info!(message = "notification due", group = %notification.group, events = notification.events.len(), channels = ?channels);
+        for (notification, channels) in &cycle.notifications {
+            tracing::info!(message = "notification queued", group = %notification.group, events = notification.events.len(), channels = ?channels);
         }
         // Sleep to the next multiple of the interval (cycles line up across restarts).
         let next = (now / interval_ms + 1) * interval_ms;
@@ -218,18 +262,11 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyh
         }
     }
     let _ = stop_tx.send(true);
-    let _ = stop_rx.changed().await;
-    match server.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(message = "API server error", error = %e),
-        Err(e) => tracing::warn!(message = "API server task failed", error = %e),
+    while let Some(done) = tasks.join_next().await {
+        if let Err(e) = done {
+            tracing::warn!(message = "a task failed", error = %e);
+        }
     }
     tracing::info!(message = "hostscope-analyzer stopped");
     Ok(())
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -38,6 +38,25 @@ enum Command {
         #[arg(long, value_name = "N")]
         threads: Option<usize>,
     },
+    /// Make an anomaly report now and mail it (through [smtp]); it is also kept for
+    /// the web's list.
+    Report {
+        /// The period it covers, ending now: 24h, 7d...
+        #[arg(long, value_name = "DURATION", default_value = "24h")]
+        period: String,
+        /// A recipient; repeat for several [default: smtp.to]
+        #[arg(long, value_name = "ADDRESS")]
+        to: Vec<String>,
+        /// Only this host; repeat for several [default: every host]
+        #[arg(long, value_name = "HOST")]
+        host: Vec<String>,
+        /// en or zh-CN [default: analyzer.language]
+        #[arg(long, value_name = "LANG")]
+        language: Option<String>,
+        /// Times in the report at this UTC offset, like +08:00
+        #[arg(long, value_name = "OFFSET", default_value = "+00:00")]
+        timezone: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -50,6 +69,20 @@ fn main() -> ExitCode {
             detector,
             threads,
         }) => eval(&input, &output, &detector, cli.config.as_deref(), threads),
+        Some(Command::Report {
+            period,
+            to,
+            host,
+            language,
+            timezone,
+        }) => report(
+            cli.config,
+            &period,
+            &to,
+            &host,
+            language.as_deref(),
+            &timezone,
+        ),
         None => app::serve::<FileConfig, _, _, _>(cli.config, hostscope_analyzer::run),
     }
 }
@@ -81,6 +114,100 @@ fn eval(
         }
         Err(e) => {
             eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(clippy::print_stderr)]
+fn report(
+    config: Option<PathBuf>,
+    period: &str,
+    to: &[String],
+    hosts: &[String],
+    language: Option<&str>,
+    timezone: &str,
+) -> ExitCode {
+    use hostscope_analyzer::report::{range_ending, Language, ReportStore, UtcOffset};
+    use hostscope_analyzer::service::{make_report, now_ms, ReportContext, ReportJob};
+    let fail = |msg: String| {
+        eprintln!("error: {msg}");
+        ExitCode::from(app::EXIT_CONFIG)
+    };
+    let range = match humantime::parse_duration(period) {
+        Ok(p) => match range_ending(now_ms(), p) {
+            Some(r) => r,
+            None => return fail(format!("--period {period:?} must be at least 1m")),
+        },
+        Err(e) => {
+            return fail(format!(
+                "--period {period:?} is not a duration like 24h: {e}"
+            ))
+        }
+    };
+    let language = match language.map(str::parse::<Language>) {
+        Some(Err(e)) => return fail(format!("--language: {e}")),
+        Some(Ok(l)) => Some(l),
+        None => None,
+    };
+    let offset = match timezone.parse::<UtcOffset>() {
+        Ok(o) => o,
+        Err(e) => return fail(format!("--timezone: {e}")),
+    };
+    let mut errors = hostscope_core::config::ConfigErrors::new("--to");
+    let to = hostscope_analyzer::notify::config::parse_mailboxes("--to", to, &mut errors);
+    if !errors.issues.is_empty() {
+        app::report_config_errors(&errors);
+        return ExitCode::from(app::EXIT_CONFIG);
+    }
+    let settings = match app::load::<FileConfig>(config) {
+        Ok(s) => s,
+        Err(errors) => {
+            app::report_config_errors(&errors);
+            return ExitCode::from(app::EXIT_CONFIG);
+        }
+    };
+    app::init_logging();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let ctx = ReportContext {
+            client: hostscope_core::influx::Client::new(settings.influx)?,
+            notify: settings.notify,
+            store: std::sync::Arc::new(ReportStore::new(&settings.state_dir)),
+        };
+        let hosts = (!hosts.is_empty()).then_some(hosts);
+        make_report(
+            &ctx,
+            ReportJob {
+                name: None,
+                range,
+                hosts,
+                to: &to,
+                language,
+                offset,
+            },
+        )
+        .await
+    });
+    match result {
+        Ok(o) => {
+            println!(
+                "sent \"{}\" to {} recipient(s); kept as report {}",
+                o.subject, o.recipients, o.id
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }

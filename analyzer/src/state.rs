@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use hostscope_core::detect::Severity;
 use serde::{Deserialize, Serialize};
 
-use crate::notify::AlertEvent;
 use crate::lifecycle::Alert;
+use crate::notify::AlertEvent;
 
 /// Bumped when the file's shape changes incompatibly.
 const FORMAT: u32 = 1;
