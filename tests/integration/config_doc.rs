@@ -13,11 +13,11 @@ use hostscope_core::config::introspect::field_names;
 /// Every documented section, named as its heading writes it inside backticks, and the
 /// keys its struct accepts.
 fn sections() -> Vec<(&'static str, Vec<&'static str>)> {
-    use hostscope_analyzer::rules;
     use hostscope_analyzer::notify::config as notify;
+    use hostscope_analyzer::rules;
     use hostscope_collector::setup::InputsConfig;
-    use hostscope_core::detect;
     use hostscope_collector::CollectorConfig;
+    use hostscope_core::detect;
     use hostscope_web::config::{TokenConfig, UserConfig};
     vec![
         (
