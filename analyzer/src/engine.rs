@@ -615,7 +615,10 @@ fn silence_observation(age_ms: i64, after: Duration, last_ms: Option<i64>) -> Ob
             humantime::format_duration(age),
             humantime::format_duration(after)
         ),
-        (true, None) => "no data in the watched window".to_owned(),
+        (true, None) => format!(
+            "no data for more than {} (the rule's window)",
+            humantime::format_duration(age)
+        ),
     };
     Observation {
         value: age_ms as f64 / 1000.0,
@@ -700,7 +703,14 @@ fn apply(
         };
         let mut events = Vec::new();
         for st in s.steps.iter().filter(|st| st.t_ms > after) {
-            let Some(obs) = &st.obs else { continue };
+            // Only finite figures reach the state (JSON has no NaN or infinity).
+            let Some(obs) = st
+                .obs
+                .as_ref()
+                .filter(|o| o.value.is_finite() && o.score.is_finite())
+            else {
+                continue;
+            };
             observe(store, rule, &id, st.t_ms, obs.clone(), &mut events);
         }
         if let (Some(n), Some(r)) = (newest, store.alerts.get_mut(&id)) {
@@ -709,7 +719,7 @@ fn apply(
         queue_events(store, rule, events, now_ms, stats, group_by);
     }
     // nodata: a host that was watched and is now absent from the whole window.
-    if let RuleKind::NoData { after, .. } = &rule.kind {
+    if let RuleKind::NoData { after, window, .. } = &rule.kind {
         let missing: Vec<String> = store
             .alerts
             .values()
@@ -718,7 +728,7 @@ fn apply(
             .collect();
         for id in missing {
             let mut events = Vec::new();
-            let obs = silence_observation(i64::MAX / 2, *after, None);
+            let obs = silence_observation(ms(*window), *after, None);
             observe(store, rule, &id, now_ms, obs, &mut events);
             if let Some(r) = store.alerts.get_mut(&id) {
                 r.last_seen_ms = now_ms;

@@ -8,7 +8,6 @@ use std::time::Duration;
 use hostscope_core::influx::{Client, TimeRange};
 use tokio::sync::{watch, Notify};
 
-use crate::notify::config::Language as NotifyLanguage;
 use crate::notify::{
     config::parse_mailboxes, send_email, EmailContent, InlineImage, Mailbox, Notifier,
     NotifySettings, Outbox,
@@ -81,15 +80,6 @@ pub struct ReportContext {
     pub store: Arc<ReportStore>,
 }
 
-impl From<NotifyLanguage> for Language {
-    fn from(l: NotifyLanguage) -> Self {
-        match l {
-            NotifyLanguage::En => Language::En,
-            NotifyLanguage::ZhCn => Language::ZhCn,
-        }
-    }
-}
-
 /// One report to make now.
 pub struct ReportJob<'a> {
     pub name: Option<&'a str>,
@@ -124,9 +114,7 @@ pub async fn make_report(ctx: &ReportContext, job: ReportJob<'_>) -> anyhow::Res
     if to.is_empty() {
         anyhow::bail!("no recipients: give --to, the report's `to`, or smtp.to");
     }
-    let language = job
-        .language
-        .unwrap_or_else(|| ctx.notify.render.language.into());
+    let language = job.language.unwrap_or(ctx.notify.render.language);
     let opts = report::RenderOptions {
         language,
         web_url: ctx.notify.render.web_url.as_ref(),

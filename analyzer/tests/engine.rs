@@ -513,3 +513,49 @@ async fn an_isolation_forest_rule_flags_the_odd_host_state() {
         "{steady_obs:?}"
     );
 }
+
+/// A host that stops sending stays "silent" even once its last point has left the
+/// rule's window: it never resolves by being forgotten.
+#[tokio::test]
+async fn a_host_gone_for_longer_than_the_window_keeps_its_nodata_alert() {
+    let influx = TestInflux::start();
+    let client = influx.client(DB).await;
+    let base = base_time();
+    let lines: Vec<String> = (-90..-30)
+        .map(|i| cpu_line("gone", base + i * MIN, normal(i)))
+        .collect();
+    write(&client, &lines).await;
+    let state = tempfile::tempdir().unwrap();
+    let rules = rules_from(
+        r#"
+        [[analyzer.rules]]
+        name = "host-silent"
+        window = "2h"
+        detector = { type = "nodata", after = "5m" }
+        channels = ["email"]
+        "#,
+        &["email"],
+    );
+    let mut e = engine(&client, rules, state.path(), Duration::ZERO, GroupBy::Host);
+    let cycle = e.evaluate(base).await;
+    assert_eq!(
+        events(&cycle),
+        vec![ev("host-silent", "gone", EventKind::Firing)]
+    );
+    // Three hours later nothing of "gone" is in the 2 h window any more.
+    let cycle = e.evaluate(base + 180 * MIN).await;
+    assert!(cycle.notifications.is_empty(), "{:?}", events(&cycle));
+    let shared = e.shared();
+    let store = shared.store.lock().await;
+    let a = store
+        .alerts
+        .values()
+        .find(|a| a.host() == Some("gone"))
+        .unwrap();
+    assert_eq!(
+        a.lifecycle.state,
+        hostscope_analyzer::lifecycle::State::Firing
+    );
+    let reason = &a.last.as_ref().unwrap().reason;
+    assert_eq!(reason, "no data for more than 2h (the rule's window)");
+}

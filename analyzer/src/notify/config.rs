@@ -35,16 +35,30 @@ pub enum Language {
     ZhCn,
 }
 
-impl<'de> Deserialize<'de> for Language {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
+impl std::str::FromStr for Language {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
         match text.trim().to_ascii_lowercase().replace('_', "-").as_str() {
             "en" | "en-us" | "en-gb" => Ok(Language::En),
             "zh-cn" | "zh" | "zh-hans" => Ok(Language::ZhCn),
-            _ => Err(serde::de::Error::custom(format!(
+            _ => Err(format!(
                 "unknown language {text:?}; expected \"en\" or \"zh-CN\""
-            ))),
+            )),
         }
+    }
+}
+
+impl fmt::Display for Language {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.tag())
+    }
+}
+
+impl<'de> Deserialize<'de> for Language {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 

@@ -167,20 +167,7 @@ fn words(language: Language) -> &'static Words {
 }
 
 /// `&`, `<`, `>`, `"` and `'` as entities.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::notify::render::escape_html as escape;
 
 /// The web page of `host` over `range`: `{base}/hosts/{host}?start=&end=`, the host
 /// percent-encoded as one path segment. `None` when `base` cannot have a path.

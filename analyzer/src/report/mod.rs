@@ -17,12 +17,9 @@ pub mod schedule;
 pub mod store;
 pub mod time;
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use hostscope_core::influx::{Client, TimeRange};
-use serde::{Deserialize, Serialize};
 
 pub use data::{gather, GatherError, ReportData};
 pub use html::{render, RenderOptions, ReportContent};
@@ -63,37 +60,8 @@ pub async fn generate(
     Ok((data, content))
 }
 
-/// The languages a report is written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub enum Language {
-    #[default]
-    #[serde(rename = "en")]
-    En,
-    #[serde(rename = "zh-CN")]
-    ZhCn,
-}
-
-impl FromStr for Language {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "en" => Ok(Language::En),
-            "zh-CN" => Ok(Language::ZhCn),
-            _ => Err(format!(
-                "{s:?} is not a language; write \"en\" or \"zh-CN\""
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Language {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Language::En => "en",
-            Language::ZhCn => "zh-CN",
-        })
-    }
-}
+/// The languages a report is written in: those of the notifications.
+pub use crate::notify::config::Language;
 
 #[cfg(test)]
 mod tests {
@@ -108,7 +76,7 @@ mod tests {
         );
         assert_eq!(range_ending(120_000, Duration::from_secs(59)), None);
         assert_eq!("zh-CN".parse::<Language>(), Ok(Language::ZhCn));
-        assert!("zh".parse::<Language>().is_err());
+        assert!("fr".parse::<Language>().is_err());
         assert_eq!(Language::ZhCn.to_string(), "zh-CN");
     }
 }

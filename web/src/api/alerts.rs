@@ -69,33 +69,7 @@ pub(super) fn not_configured() -> Response {
 /// The analyzer's active alerts: `Ok(None)` without an analyzer; `Err` with what went
 /// wrong (for the log) when it did not answer with a list.
 pub async fn fetch_alerts(state: &AppState) -> Result<Option<Vec<Value>>, String> {
-    let Some(base) = &state.settings.analyzer_url else {
-        return Ok(None);
-    };
-    let url = analyzer_url(base, &["api", "v1", "alerts"])
-        .ok_or_else(|| "the analyzer URL cannot have a path".to_owned())?;
-    let resp = state
-        .http
-        .get(url)
-        .timeout(ANALYZER_TIMEOUT)
-        .send()
-        .await
-        .map_err(|e| format!("GET alerts: {e}"))?;
-    let status = resp.status();
-    if !status.is_success() {
-        return Err(format!("GET alerts: the analyzer answered {status}"));
-    }
-    let bytes = resp.bytes().await.map_err(|e| format!("GET alerts: {e}"))?;
-    let body: Value =
-        serde_json::from_slice(&bytes).map_err(|e| format!("GET alerts: not JSON: {e}"))?;
-    match body {
-        Value::Array(list) => Ok(Some(list)),
-        Value::Object(mut map) => match map.remove("alerts") {
-            Some(Value::Array(list)) => Ok(Some(list)),
-            _ => Err("GET alerts: the answer has no alerts list".to_owned()),
-        },
-        _ => Err("GET alerts: the answer is not a list".to_owned()),
-    }
+    super::reports::fetch_list(state, "alerts").await
 }
 
 /// `GET /api/v1/alerts`

@@ -82,10 +82,20 @@ async fn read_capped(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>,
 /// The analyzer's report list: `Ok(None)` without an analyzer; `Err` with what went
 /// wrong (for the log) when it did not answer with a list.
 pub async fn fetch_reports(state: &AppState) -> Result<Option<Vec<Value>>, String> {
+    fetch_list(state, "reports").await
+}
+
+/// The analyzer's `GET /api/v1/{member}` as the list in its `member` (or the bare
+/// list), read up to [`MAX_LIST_BYTES`]: `Ok(None)` without an analyzer; `Err` with
+/// what went wrong (for the log).
+pub(super) async fn fetch_list(
+    state: &AppState,
+    member: &'static str,
+) -> Result<Option<Vec<Value>>, String> {
     let Some(base) = &state.settings.analyzer_url else {
         return Ok(None);
     };
-    let url = analyzer_url(base, &["api", "v1", "reports"])
+    let url = analyzer_url(base, &["api", "v1", member])
         .ok_or_else(|| "the analyzer URL cannot have a path".to_owned())?;
     let resp = state
         .http
@@ -93,27 +103,28 @@ pub async fn fetch_reports(state: &AppState) -> Result<Option<Vec<Value>>, Strin
         .timeout(ANALYZER_TIMEOUT)
         .send()
         .await
-        .map_err(|e| format!("GET reports: {e}"))?;
+        .map_err(|e| format!("GET {member}: {e}"))?;
     let status = resp.status();
     if !status.is_success() {
-        return Err(format!("GET reports: the analyzer answered {status}"));
+        return Err(format!("GET {member}: the analyzer answered {status}"));
     }
     let bytes = read_capped(resp, MAX_LIST_BYTES)
         .await
         .map_err(|e| match e {
             ReadError::TooLarge => {
-                format!("GET reports: the answer is over {MAX_LIST_BYTES} bytes")
+                format!("GET {member}: the answer is over {MAX_LIST_BYTES} bytes")
             }
-            ReadError::Failed(e) => format!("GET reports: {e}"),
+            ReadError::Failed(e) => format!("GET {member}: {e}"),
         })?;
     let body: Value =
-        serde_json::from_slice(&bytes).map_err(|e| format!("GET reports: not JSON: {e}"))?;
+        serde_json::from_slice(&bytes).map_err(|e| format!("GET {member}: not JSON: {e}"))?;
     match body {
-        Value::Object(mut map) => match map.remove("reports") {
+        Value::Array(list) => Ok(Some(list)),
+        Value::Object(mut map) => match map.remove(member) {
             Some(Value::Array(list)) => Ok(Some(list)),
-            _ => Err("GET reports: the answer has no reports list".to_owned()),
+            _ => Err(format!("GET {member}: the answer has no {member} list")),
         },
-        _ => Err("GET reports: the answer is not an object".to_owned()),
+        _ => Err(format!("GET {member}: the answer is not a list")),
     }
 }
 
