@@ -35,8 +35,9 @@ pub const BUILTIN: [&str; 16] = [
     "alerts",
 ];
 
-/// Monotonic counters of the Telegraf schema, served as rates per second.
-const COUNTERS: [(&str, &[&str]); 3] = [
+/// Monotonic counters of the Telegraf schema (and hostscope's own cumulative
+/// self-metrics, which restart from 0 with their program), served as rates per second.
+const COUNTERS: [(&str, &[&str]); 4] = [
     (
         "net",
         &[
@@ -66,6 +67,29 @@ const COUNTERS: [(&str, &[&str]); 3] = [
         ],
     ),
     ("swap", &["in", "out"]),
+    (
+        "hostscope_internal",
+        &[
+            // collector
+            "written",
+            "rejected",
+            "spooled",
+            "dropped",
+            "write_errors",
+            "errors",
+            // analyzer
+            "cycles",
+            "evaluations",
+            "evaluation_failures",
+            "events",
+            "silenced_events",
+            "history_write_failures",
+            "notifications_enqueued",
+            "notifications_sent",
+            "notification_failures",
+            "notifications_dropped",
+        ],
+    ),
 ];
 
 /// Whether `measurement.field` is a counter of the built-in schema.
