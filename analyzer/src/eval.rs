@@ -9,6 +9,7 @@
 //! input row in the same order, the score in [0, 1]. Each series is read strictly in
 //! time order: a row's score depends only on that row and the ones before it.
 
+use hostscope_core::calendar::days_from_civil;
 use std::fmt;
 use std::fs;
 use std::io::{BufWriter, Write};
@@ -317,17 +318,6 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     }
     let days = days_from_civil(y, mo, d);
     Some(((days * 24 + h) * 60 + mi) * 60_000 + sec * 1000 + ms)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// The `.csv` files directly in `dir` and one level of folders below, sorted.

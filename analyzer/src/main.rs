@@ -160,32 +160,20 @@ fn report(
         app::report_config_errors(&errors);
         return ExitCode::from(app::EXIT_CONFIG);
     }
-    let settings = match app::load::<FileConfig>(config) {
-        Ok(s) => s,
-        Err(errors) => {
-            app::report_config_errors(&errors);
-            return ExitCode::from(app::EXIT_CONFIG);
-        }
-    };
-    app::init_logging();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async {
+    app::one_shot::<FileConfig, _, _>(config, |settings| async move {
         let ctx = ReportContext {
-            client: hostscope_core::influx::Client::new(settings.influx)?,
+            client: match hostscope_core::influx::Client::new(settings.influx) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
             notify: settings.notify,
             store: std::sync::Arc::new(ReportStore::new(&settings.state_dir)),
         };
         let hosts = (!hosts.is_empty()).then_some(hosts);
-        make_report(
+        let result = make_report(
             &ctx,
             ReportJob {
                 name: None,
@@ -196,19 +184,19 @@ fn report(
                 offset,
             },
         )
-        .await
-    });
-    match result {
-        Ok(o) => {
-            println!(
-                "sent \"{}\" to {} recipient(s); kept as report {}",
-                o.subject, o.recipients, o.id
-            );
-            ExitCode::SUCCESS
+        .await;
+        match result {
+            Ok(o) => {
+                println!(
+                    "sent \"{}\" to {} recipient(s); kept as report {}",
+                    o.subject, o.recipients, o.id
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
         }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }

@@ -38,35 +38,19 @@ fn main() -> ExitCode {
 }
 
 fn once(config: Option<PathBuf>) -> ExitCode {
-    let settings = match app::load::<FileConfig>(config) {
-        Ok(s) => s,
-        Err(errors) => {
-            app::report_config_errors(&errors);
-            return ExitCode::from(app::EXIT_CONFIG);
-        }
-    };
-    app::init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(error) => {
-            tracing::error!(message = "cannot start the async runtime", %error);
+    app::one_shot::<FileConfig, _, _>(config, |settings| async move {
+        let points = match Collector::new(settings) {
+            Ok(collector) => collector.once().await,
+            Err(error) => {
+                tracing::error!(message = "cannot set up the inputs", error = %format!("{error:#}"));
+                return ExitCode::FAILURE;
+            }
+        };
+        let mut buf = Vec::with_capacity(points.len() * 160);
+        lineproto::encode_all(&points, Precision::Nanoseconds, &mut buf);
+        if std::io::stdout().write_all(&buf).is_err() {
             return ExitCode::FAILURE;
         }
-    };
-    let points = match Collector::new(settings) {
-        Ok(collector) => runtime.block_on(collector.once()),
-        Err(error) => {
-            tracing::error!(message = "cannot set up the inputs", error = %format!("{error:#}"));
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut buf = Vec::with_capacity(points.len() * 160);
-    lineproto::encode_all(&points, Precision::Nanoseconds, &mut buf);
-    if std::io::stdout().write_all(&buf).is_err() {
-        return ExitCode::FAILURE;
-    }
-    ExitCode::SUCCESS
+        ExitCode::SUCCESS
+    })
 }

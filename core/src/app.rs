@@ -96,6 +96,31 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// Load the configuration (reporting errors), start logging and a runtime: the first
+/// steps of [`serve`] and [`one_shot`]. `Err` is the exit code to leave with.
+fn start<C: ProgramConfig>(
+    path: Option<PathBuf>,
+) -> Result<(C::Settings, tokio::runtime::Runtime), ExitCode> {
+    let settings = match load::<C>(path) {
+        Ok(s) => s,
+        Err(errors) => {
+            report_config_errors(&errors);
+            return Err(ExitCode::from(EXIT_CONFIG));
+        }
+    };
+    init_logging();
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Ok((settings, rt)),
+        Err(error) => {
+            tracing::error!(message = "cannot start the async runtime", %error);
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
 /// The body of every program's `main` when it runs as a service: load the
 /// configuration (exit 2 on errors), start logging and a runtime, and run until
 /// SIGTERM/SIGINT. Exit 1 if `run` fails.
@@ -106,23 +131,9 @@ where
     Fut: std::future::Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
-    let settings = match load::<C>(path) {
-        Ok(s) => s,
-        Err(errors) => {
-            report_config_errors(&errors);
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
-    init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(error) => {
-            tracing::error!(message = "cannot start the async runtime", %error);
-            return ExitCode::FAILURE;
-        }
+    let (settings, runtime) = match start::<C>(path) {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     match runtime.block_on(run(settings, Box::pin(shutdown_signal()))) {
         Ok(()) => ExitCode::SUCCESS,
@@ -130,5 +141,19 @@ where
             tracing::error!(message = "stopped on an error", %error);
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A one-shot command (`--once`, `report`): load the configuration (exit 2 on errors),
+/// start logging and a runtime, and run `f` to its exit code.
+pub fn one_shot<C, F, Fut>(path: Option<PathBuf>, f: F) -> ExitCode
+where
+    C: ProgramConfig,
+    F: FnOnce(C::Settings) -> Fut,
+    Fut: std::future::Future<Output = ExitCode>,
+{
+    match start::<C>(path) {
+        Ok((settings, runtime)) => runtime.block_on(f(settings)),
+        Err(code) => code,
     }
 }

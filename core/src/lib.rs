@@ -9,6 +9,7 @@
 //! Only `influx` does network I/O; `config` reads its one file. Everything else is pure.
 
 pub mod app;
+pub mod calendar;
 pub mod config;
 pub mod detect;
 pub mod influx;

@@ -6,6 +6,7 @@
 //! host named `<script>` is text everywhere. Control characters in names and reasons
 //! become spaces, so nothing can add a header line or break a Markdown list.
 
+use hostscope_core::calendar::civil_from_days;
 use std::fmt::Write as _;
 
 use hostscope_core::detect::Severity;
@@ -642,21 +643,6 @@ pub fn fmt_utc(ms: i64) -> String {
         sod % 3600 / 60,
         sod % 60
     )
-}
-
-/// Days since 1970-01-01 to (year, month, day), after Howard Hinnant's
-/// `civil_from_days`.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// The two largest units: `1h 5m`, `45s` / `1小时5分钟`, `45秒`.
