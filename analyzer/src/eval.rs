@@ -9,7 +9,6 @@
 //! input row in the same order, the score in [0, 1]. Each series is read strictly in
 //! time order: a row's score depends only on that row and the ones before it.
 
-use hostscope_core::calendar::days_from_civil;
 use std::fmt;
 use std::fs;
 use std::io::{BufWriter, Write};
@@ -18,6 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use hostscope_core::calendar::days_from_civil;
 use hostscope_core::config::{self, Sources};
 use hostscope_core::detect::{
     DetectorConfig, EwmaConfig, LaggedForest, LaggedForestConfig, NoveltyConfig, QuantileConfig,

@@ -6,9 +6,9 @@
 //! host named `<script>` is text everywhere. Control characters in names and reasons
 //! become spaces, so nothing can add a header line or break a Markdown list.
 
-use hostscope_core::calendar::civil_from_days;
 use std::fmt::Write as _;
 
+use hostscope_core::calendar::civil_from_days;
 use hostscope_core::detect::Severity;
 use reqwest::Url;
 

@@ -52,8 +52,9 @@
 //! `_measurement`, `_field`). A table without rows yields no series, as InfluxQL never
 //! returns a series without points.
 
-use crate::calendar::{civil_from_days, days_from_civil};
 use std::collections::{BTreeMap, HashMap};
+
+use crate::calendar::{civil_from_days, days_from_civil};
 
 use super::query::{
     check_name, Aggregate, Every, FieldData, FieldKey, FieldKeysQuery, FieldKind, LastQuery,
