@@ -20,7 +20,7 @@ use hostscope_analyzer::{FileConfig, Settings};
 use hostscope_core::app::ProgramConfig;
 use hostscope_core::config::{load, Sources};
 use hostscope_core::detect::Severity;
-use hostscope_tests::smtp::TestSmtp;
+use hostscope_tests::smtp::{SmtpSecurity, TestSmtp};
 use mail_parser::{MessageParser, MimeHeaders};
 use serde_json::{json, Value};
 
@@ -72,10 +72,44 @@ fn smtp_to(server: &TestSmtp) -> SmtpSettings {
             port: server.port(),
             tls: SmtpTls::None,
             credentials: None,
+            ca: None,
         },
         from: "hostscope 监控 <alerts@example.com>".parse().unwrap(),
         to: vec!["ops@example.com".parse().unwrap()],
         timeout: Duration::from_secs(5),
+    }
+}
+
+/// `[smtp]` for `server` through the real loader: `host`, `tls` and extra keys as given.
+fn smtp_config(server: &TestSmtp, host: &str, tls: &str, extra: &str) -> SmtpSettings {
+    settings(&format!(
+        r#"
+[smtp]
+host = "{host}"
+port = {port}
+tls = "{tls}"
+from = "alerts@example.com"
+to = ["ops@example.com"]
+timeout = "5s"
+{extra}
+"#,
+        port = server.port()
+    ))
+    .notify
+    .smtp
+    .unwrap()
+}
+
+fn ca_file_key(server: &TestSmtp) -> String {
+    format!("ca_file = \"{}\"", server.ca_file().display())
+}
+
+fn plain_content(subject: &str) -> EmailContent {
+    EmailContent {
+        subject: subject.into(),
+        text: format!("{subject} text"),
+        html: format!("<p>{subject}</p>"),
+        ..EmailContent::default()
     }
 }
 
@@ -623,4 +657,99 @@ timeout = "2s"
         .unwrap_err()
         .to_string();
     assert_eq!(e, "channel `nope` is not configured");
+}
+
+#[tokio::test]
+async fn notify_email_over_required_starttls_with_a_private_ca() {
+    let server = TestSmtp::start_with(SmtpSecurity::Starttls);
+    // The name the certificate carries, not the address.
+    let smtp = smtp_config(&server, "localhost", "starttls", &ca_file_key(&server));
+    assert!(matches!(
+        &smtp.transport,
+        SmtpTransport::Smtp { ca: Some(ca), .. } if ca.count == 1
+    ));
+    send_email(&smtp, &smtp.to, plain_content("over STARTTLS"))
+        .await
+        .unwrap();
+    let raw = server
+        .wait_for_messages(1, Duration::from_secs(10))
+        .remove(0);
+    let msg = MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(msg.subject(), Some("over STARTTLS"));
+
+    // The server really requires TLS: in clear text it refuses the sender.
+    let clear = smtp_config(&server, "127.0.0.1", "none", "");
+    let e = send_email(&clear, &clear.to, plain_content("in clear"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("530") && e.contains("STARTTLS"), "{e}");
+    assert_eq!(server.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn notify_email_over_implicit_tls() {
+    let server = TestSmtp::start_with(SmtpSecurity::ImplicitTls);
+    // The certificate carries the address too.
+    let smtp = smtp_config(&server, "127.0.0.1", "tls", &ca_file_key(&server));
+    send_email(&smtp, &smtp.to, plain_content("over SMTPS"))
+        .await
+        .unwrap();
+    let raw = server
+        .wait_for_messages(1, Duration::from_secs(10))
+        .remove(0);
+    let msg = MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(msg.subject(), Some("over SMTPS"));
+}
+
+#[tokio::test]
+async fn notify_email_refuses_a_certificate_it_does_not_trust() {
+    for (security, tls) in [
+        (SmtpSecurity::Starttls, "starttls"),
+        (SmtpSecurity::ImplicitTls, "tls"),
+    ] {
+        let server = TestSmtp::start_with(security);
+        let smtp = smtp_config(
+            &server,
+            "localhost",
+            tls,
+            "username = \"alerts\"\npassword = \"hunter2-secret\"",
+        );
+        let e = send_email(&smtp, &smtp.to, plain_content("untrusted"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("certificate is not trusted"), "{tls}: {e}");
+        assert!(e.contains("smtp.ca_file"), "{tls}: {e}");
+        assert!(!e.contains("hunter2"), "{tls}: {e}");
+        assert!(server.messages().is_empty());
+    }
+}
+
+/// aiosmtpd's command line cannot set up users: after STARTTLS it offers AUTH and refuses
+/// every login, and without TLS it offers no AUTH at all. Both must fail clearly, without
+/// the password.
+#[tokio::test]
+async fn notify_email_authentication_failures_are_clear() {
+    let creds = "username = \"alerts\"\npassword = \"hunter2-secret\"";
+    let server = TestSmtp::start_with(SmtpSecurity::Starttls);
+    let extra = format!("{}\n{creds}", ca_file_key(&server));
+    let smtp = smtp_config(&server, "localhost", "starttls", &extra);
+    let e = send_email(&smtp, &smtp.to, plain_content("refused login"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("535"), "{e}");
+    assert!(e.contains("smtp.username"), "{e}");
+    assert!(!e.contains("hunter2"), "{e}");
+
+    let plain = TestSmtp::start();
+    let smtp = smtp_config(&plain, "127.0.0.1", "none", creds);
+    let e = send_email(&smtp, &smtp.to, plain_content("no auth"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("does not offer authentication"), "{e}");
+    assert!(!e.contains("hunter2"), "{e}");
+    assert!(server.messages().is_empty() && plain.messages().is_empty());
 }

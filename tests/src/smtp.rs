@@ -1,5 +1,11 @@
-//! A real SMTP server per test: Debian's `aiosmtpd` (no TLS, no authentication) on a
-//! free loopback port, storing what it receives in a fresh Maildir.
+//! A real SMTP server per test: Debian's `aiosmtpd` on a free loopback port, storing
+//! what it receives in a fresh Maildir. Plain SMTP, STARTTLS or implicit TLS; the TLS
+//! modes present a certificate for `localhost` and `127.0.0.1` signed by a test CA
+//! made for this server ([`TestSmtp::ca_file`]).
+//!
+//! Authentication: aiosmtpd's command line cannot configure users. With STARTTLS, after
+//! the upgrade, it offers `AUTH LOGIN PLAIN` and refuses every login (535); the plain
+//! and implicit-TLS servers offer no AUTH.
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
@@ -12,17 +18,37 @@ use crate::free_port;
 const PYTHON: &str = "/usr/bin/python3";
 const INSTALL_HINT: &str = "apt-get install python3-aiosmtpd";
 
+/// How the test server secures its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// Plain SMTP; no STARTTLS, no AUTH.
+    Plain,
+    /// STARTTLS offered and required before `MAIL` (`--tlscert`/`--tlskey`, without
+    /// `--no-requiretls`).
+    Starttls,
+    /// TLS from the first byte, "SMTPS" (`--smtpscert`/`--smtpskey`).
+    ImplicitTls,
+}
+
 /// A running `aiosmtpd`. Killed when dropped; [`TestSmtp::stop`] and
 /// [`TestSmtp::start_again`] simulate an outage on the same port and Maildir.
 pub struct TestSmtp {
     dir: tempfile::TempDir,
     port: u16,
+    security: SmtpSecurity,
     child: Option<Child>,
 }
 
 impl TestSmtp {
-    /// Start a server and wait until it greets with `220`.
+    /// Start a plain server and wait until it greets with `220`.
     pub fn start() -> Self {
+        Self::start_with(SmtpSecurity::Plain)
+    }
+
+    /// Start a server secured as `security` and wait until it is ready: greeting with
+    /// `220` (plain, STARTTLS), or listening (implicit TLS, which greets only inside
+    /// TLS).
+    pub fn start_with(security: SmtpSecurity) -> Self {
         if !Path::new(PYTHON).is_file() {
             panic!(
                 "{PYTHON} is missing; the SMTP tests need Debian's Python with aiosmtpd. \
@@ -33,9 +59,13 @@ impl TestSmtp {
             .prefix("hostscope-smtp-")
             .tempdir()
             .expect("temp dir");
+        if security != SmtpSecurity::Plain {
+            write_certificates(dir.path());
+        }
         let mut server = TestSmtp {
             dir,
             port: 0,
+            security,
             child: None,
         };
         let mut last_err = String::new();
@@ -58,17 +88,36 @@ impl TestSmtp {
     }
 
     fn spawn(&mut self) -> Result<(), String> {
+        // The log is shared by restarts: readiness only looks at what this run wrote.
+        let log_start = std::fs::metadata(self.log_path()).map_or(0, |m| m.len());
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.log_path())
             .map_err(|e| e.to_string())?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
+        let mut command = Command::new(PYTHON);
+        // `-d` logs the dialogue (AUTH arguments masked), shown when a test fails.
+        command
+            .args(["-m", "aiosmtpd", "-n", "-d", "-l"])
+            .arg(format!("127.0.0.1:{}", self.port));
+        let (cert, key) = (self.dir.path().join(CERT), self.dir.path().join(KEY));
+        match self.security {
+            SmtpSecurity::Plain => {}
+            SmtpSecurity::Starttls => {
+                command.arg("--tlscert").arg(cert).arg("--tlskey").arg(key);
+            }
+            SmtpSecurity::ImplicitTls => {
+                command
+                    .arg("--smtpscert")
+                    .arg(cert)
+                    .arg("--smtpskey")
+                    .arg(key);
+            }
+        }
         // The Maildir must not exist on the first start (aiosmtpd creates it); on a
         // restart it is reused.
-        let child = Command::new(PYTHON)
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{}", self.port))
+        let child = command
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
             .arg(self.maildir())
             .stdin(Stdio::null())
@@ -92,7 +141,7 @@ impl TestSmtp {
                     return Err(format!("aiosmtpd exited with {status}; log:\n{log}"));
                 }
             }
-            if greets(self.port) {
+            if self.ready(log_start) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -104,8 +153,36 @@ impl TestSmtp {
         ))
     }
 
+    /// Plain SMTP and STARTTLS greet in clear text; implicit TLS only inside TLS, so
+    /// there aiosmtpd's own "listening" line (this run's) and a connection must do.
+    fn ready(&self, log_start: u64) -> bool {
+        match self.security {
+            SmtpSecurity::Plain | SmtpSecurity::Starttls => greets(self.port),
+            SmtpSecurity::ImplicitTls => {
+                let log = std::fs::read(self.log_path()).unwrap_or_default();
+                let new = log.get(log_start as usize..).unwrap_or_default();
+                let line = format!("Server is listening on 127.0.0.1:{}", self.port);
+                String::from_utf8_lossy(new).contains(&line) && connects(self.port)
+            }
+        }
+    }
+
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    pub fn security(&self) -> SmtpSecurity {
+        self.security
+    }
+
+    /// The PEM certificate of the CA that signed the server's certificate: what a
+    /// client must trust. Panics for a plain server, which has none.
+    pub fn ca_file(&self) -> PathBuf {
+        assert!(
+            self.security != SmtpSecurity::Plain,
+            "a plain SMTP test server has no certificate"
+        );
+        self.dir.path().join(CA_CERT)
     }
 
     pub fn host(&self) -> &'static str {
@@ -194,6 +271,48 @@ impl Drop for TestSmtp {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+const CA_CERT: &str = "ca.pem";
+const CERT: &str = "server.crt";
+const KEY: &str = "server.key";
+
+/// A CA and a server certificate it signed for `localhost` and `127.0.0.1`, written as
+/// PEM files into `dir`.
+fn write_certificates(dir: &Path) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    let mut ca = CertificateParams::new(Vec::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "hostscope test SMTP CA");
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+
+    let mut server =
+        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    server
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    server.use_authority_key_identifier_extension = true;
+    server.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let server_key = KeyPair::generate().unwrap();
+    let server_cert = server.signed_by(&server_key, &issuer).unwrap();
+
+    std::fs::write(dir.join(CA_CERT), ca_cert.pem()).unwrap();
+    std::fs::write(dir.join(CERT), server_cert.pem()).unwrap();
+    std::fs::write(dir.join(KEY), server_key.serialize_pem()).unwrap();
+}
+
+/// True when something accepts a connection on `port`.
+fn connects(port: u16) -> bool {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
 }
 
 /// True when something on `port` answers with an SMTP greeting.

@@ -5,12 +5,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hostscope_core::config::{ConfigErrors, HumanDuration};
 use hostscope_core::secret::{ExposeSecret, SecretString};
 use lettre::message::Mailbox;
+use lettre::transport::smtp::client::{Certificate, CertificateStore, TlsParameters};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Url;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -127,6 +128,9 @@ pub struct SmtpConfig {
     pub username: Option<String>,
     /// Password for SMTP authentication. Never logged.
     pub password: Option<SecretString>,
+    /// PEM file with CA certificates to trust besides the system's roots, for a relay
+    /// whose certificate comes from a private CA. Read when the config is loaded.
+    pub ca_file: Option<PathBuf>,
     /// The sender, `alerts@example.com` or `hostscope <alerts@example.com>`. Required.
     pub from: Option<String>,
     /// Default recipients: of the built-in `email` channel and of e-mail channels that
@@ -307,9 +311,69 @@ pub enum SmtpTransport {
         tls: SmtpTls,
         /// User name and password, when the server wants authentication.
         credentials: Option<(String, SecretString)>,
+        /// `smtp.ca_file`: trusted in addition to the system's roots.
+        ca: Option<CaFile>,
     },
     /// `.eml` files written atomically into `dir`.
     File { dir: PathBuf },
+}
+
+/// The certificates of `smtp.ca_file`, read and checked when the config is validated.
+#[derive(Debug, Clone)]
+pub struct CaFile {
+    /// The file they came from, for messages.
+    pub path: PathBuf,
+    /// How many certificates it holds (at least one).
+    pub count: usize,
+    /// All of them, to add to the TLS roots.
+    pub certificates: Certificate,
+}
+
+impl CaFile {
+    /// Read PEM certificates from `path`. The error says why the file is not usable.
+    pub fn read(path: &Path) -> Result<CaFile, String> {
+        let shown = path.display();
+        if path.as_os_str().is_empty() {
+            return Err("is empty: name a PEM file or remove the key".to_owned());
+        }
+        let pem = match std::fs::read(path) {
+            Ok(pem) => pem,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(format!("{shown} does not exist"));
+            }
+            Err(e) => return Err(format!("cannot read {shown}: {e}")),
+        };
+        // The blocks lettre's PEM reader (rustls-pki-types) takes as certificates: the
+        // marker at the start of a line, trailing white space allowed.
+        let count = pem
+            .split(|&b| b == b'\n')
+            .filter(|line| line.trim_ascii_end() == b"-----BEGIN CERTIFICATE-----")
+            .count();
+        if count == 0 {
+            return Err(format!(
+                "{shown} holds no PEM certificate (no \"-----BEGIN CERTIFICATE-----\" line)"
+            ));
+        }
+        let certificates = Certificate::from_pem(&pem)
+            .map_err(|e| format!("{shown} is not valid PEM: {}", super::error_chain(&e)))?;
+        // Building TLS parameters with only these roots parses each certificate, so a
+        // damaged one is reported now rather than at the first e-mail.
+        TlsParameters::builder("localhost".to_owned())
+            .certificate_store(CertificateStore::None)
+            .add_root_certificate(certificates.clone())
+            .build()
+            .map_err(|e| {
+                format!(
+                    "{shown}: a certificate in it cannot be used as a CA: {}",
+                    super::error_chain(&e)
+                )
+            })?;
+        Ok(CaFile {
+            path: path.to_owned(),
+            count,
+            certificates,
+        })
+    }
 }
 
 /// One validated channel.
@@ -550,6 +614,7 @@ impl SmtpConfig {
                     ("smtp.tls", self.tls.is_some()),
                     ("smtp.username", self.username.is_some()),
                     ("smtp.password", self.password.is_some()),
+                    ("smtp.ca_file", self.ca_file.is_some()),
                 ];
                 for (key, set) in unused {
                     if set {
@@ -604,11 +669,26 @@ impl SmtpConfig {
                     }
                     (true, _) => None,
                 };
+                let ca = match &self.ca_file {
+                    None => None,
+                    Some(_) if tls == SmtpTls::None => {
+                        errors.push("smtp.ca_file", "is not used with tls = \"none\"; remove it");
+                        None
+                    }
+                    Some(path) => match CaFile::read(path) {
+                        Ok(ca) => Some(ca),
+                        Err(message) => {
+                            errors.push("smtp.ca_file", message);
+                            None
+                        }
+                    },
+                };
                 Some(SmtpTransport::Smtp {
                     host: host.to_owned(),
                     port,
                     tls,
                     credentials,
+                    ca,
                 })
             }
         };
@@ -924,6 +1004,59 @@ timeout = "0s""#,
         let r = smtp("transport = \"file\"\nfrom = \"a@b.c\"\nhost = \"h\"").validate(&mut errors);
         assert!(r.is_none());
         assert_eq!(keys(&errors), ["smtp.host", "smtp.dir"]);
+    }
+
+    #[test]
+    fn smtp_ca_file_is_read_and_checked_at_validation() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, text: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let check = |path: &Path, tls: &str, expected: &str| {
+            let mut errors = ConfigErrors::new("t");
+            let config = smtp(&format!(
+                "host = \"h\"\nfrom = \"a@b.c\"\ntls = \"{tls}\"\nca_file = {:?}",
+                path.display().to_string()
+            ));
+            assert!(config.validate(&mut errors).is_none(), "{path:?}");
+            assert_eq!(keys(&errors), ["smtp.ca_file"], "{errors}");
+            let text = errors.to_string();
+            assert!(text.contains(expected), "{expected:?} not in {text}");
+        };
+        check(
+            &dir.path().join("nope.pem"),
+            "starttls",
+            "nope.pem does not exist",
+        );
+        check(dir.path(), "starttls", "cannot read");
+        let key_only = file(
+            "key.pem",
+            b"-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n",
+        );
+        check(&key_only, "tls", "holds no PEM certificate");
+        let der = file("ca.der", &[0x30, 0x82, 0x01, 0x0a, 0x02, 0x82]);
+        check(&der, "tls", "holds no PEM certificate");
+        let bad_base64 = file(
+            "b64.pem",
+            b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+        );
+        check(&bad_base64, "starttls", "is not valid PEM");
+        let unterminated = file("cut.pem", b"-----BEGIN CERTIFICATE-----\nAAAA\n");
+        check(&unterminated, "starttls", "is not valid PEM");
+        let not_x509 = file(
+            "junk.pem",
+            b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        );
+        check(&not_x509, "starttls", "cannot be used as a CA");
+        // Set where it cannot matter.
+        check(&not_x509, "none", "is not used with tls = \"none\"");
+        let mut errors = ConfigErrors::new("t");
+        let r = smtp("transport = \"file\"\ndir = \"d\"\nfrom = \"a@b.c\"\nca_file = \"x\"")
+            .validate(&mut errors);
+        assert!(r.is_none());
+        assert_eq!(keys(&errors), ["smtp.ca_file"]);
     }
 
     #[test]

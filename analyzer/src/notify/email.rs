@@ -142,9 +142,15 @@ pub async fn send_email(
             port,
             tls,
             credentials,
+            ca,
         } => {
+            // The system's roots, plus `smtp.ca_file`'s; certificates are always verified.
             let tls_params = || {
-                TlsParameters::new(host.clone()).map_err(|e| {
+                let mut builder = TlsParameters::builder(host.clone());
+                if let Some(ca) = ca {
+                    builder = builder.add_root_certificate(ca.certificates.clone());
+                }
+                builder.build().map_err(|e| {
                     NotifyError::Email(format!("TLS setup for {host}: {}", error_chain(&e)))
                 })
             };
@@ -172,13 +178,40 @@ pub async fn send_email(
                 Ok(Ok(_response)) => Ok(()),
                 Ok(Err(e)) => Err(NotifyError::Email(format!(
                     "{host}:{port}: {}",
-                    error_chain(&e)
+                    describe_smtp_error(&e)
                 ))),
                 Err(_) => Err(NotifyError::Email(format!(
                     "{host}:{port}: no answer within {whole:?}"
                 ))),
             }
         }
+    }
+}
+
+/// lettre's error, with a hint at the key to check for the failures a config causes.
+/// lettre's errors carry the server's replies, never the credentials sent.
+fn describe_smtp_error(e: &lettre::transport::smtp::Error) -> String {
+    // A failed TLS handshake reads "Connection error: Connection error: ...".
+    let text = error_chain(e).replace("Connection error: Connection error: ", "Connection error: ");
+    let hint = if text.contains("invalid peer certificate: UnknownIssuer") {
+        Some(
+            "the server's certificate is not trusted: no CA in the system's roots or in \
+             smtp.ca_file signed it",
+        )
+    } else if e.status().is_some_and(|code| code.to_string() == "535") {
+        Some("the server refused the login: check smtp.username and smtp.password")
+    } else if text.contains("No compatible authentication mechanism") {
+        Some(
+            "the server does not offer authentication by PLAIN or LOGIN on this \
+             connection: remove smtp.username and smtp.password, or use TLS if the server \
+             offers it only there",
+        )
+    } else {
+        None
+    };
+    match hint {
+        Some(hint) => format!("{text} ({hint})"),
+        None => text,
     }
 }
 
