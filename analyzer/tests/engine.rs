@@ -559,3 +559,82 @@ async fn a_host_gone_for_longer_than_the_window_keeps_its_nodata_alert() {
     let reason = &a.last.as_ref().unwrap().reason;
     assert_eq!(reason, "no data for more than 2h (the rule's window)");
 }
+
+/// A firing warning that crosses the critical level is escalated: a new "firing"
+/// message at critical severity, the warning period closed and a critical one opened
+/// in the history, and the resolution closes the critical one.
+#[tokio::test]
+async fn a_firing_warning_escalates_to_critical() {
+    let influx = TestInflux::start();
+    let client = influx.client(DB).await;
+    let base = base_time();
+    let value = |i: i64| match i {
+        ..-20 => normal(i),
+        -20..-10 => 85.0,
+        -10..0 => 95.0,
+        _ => normal(i),
+    };
+    let lines: Vec<String> = (-60..0)
+        .map(|i| cpu_line("web-1", base + i * MIN, value(i)))
+        .collect();
+    write(&client, &lines).await;
+    let state = tempfile::tempdir().unwrap();
+    let rules = rules_from(
+        THRESHOLD_RULES
+            .split("[[analyzer.rules]]\nname = \"host-silent\"")
+            .next()
+            .unwrap(),
+        &["email"],
+    );
+    let mut e = engine(&client, rules, state.path(), Duration::ZERO, GroupBy::Host);
+    // Evaluated after the warning has fired (minute -15), then again at the end.
+    let cycle = e.evaluate(base - 15 * MIN).await;
+    let severities = |c: &Cycle| {
+        c.notifications
+            .iter()
+            .flat_map(|(n, _)| &n.events)
+            .map(|e| (e.kind, e.severity))
+            .collect::<Vec<_>>()
+    };
+    use hostscope_core::detect::Severity::{Critical, Warning};
+    assert_eq!(severities(&cycle), vec![(EventKind::Firing, Warning)]);
+    let cycle = e.evaluate(base).await;
+    assert_eq!(severities(&cycle), vec![(EventKind::Firing, Critical)]);
+    write(
+        &client,
+        &(0..3)
+            .map(|i| cpu_line("web-1", base + i * MIN, normal(i)))
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    let cycle = e.evaluate(base + 3 * MIN).await;
+    assert_eq!(severities(&cycle), vec![(EventKind::Resolved, Critical)]);
+    let h = influx
+        .influxql(
+            DB,
+            r#"SELECT "state", "severity" FROM "alerts" WHERE "host" = 'web-1'"#,
+        )
+        .await;
+    // (time, state, severity); the two points of the escalation share a time.
+    let mut rows: Vec<(i64, String, String)> = h["results"][0]["series"][0]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let text = |i: usize| r[i].as_str().unwrap().to_owned();
+            (r[0].as_i64().unwrap(), text(1), text(2))
+        })
+        .collect();
+    rows.sort();
+    let row = |t: i64, s: &str, sev: &str| (base + t * MIN, s.to_owned(), sev.to_owned());
+    assert_eq!(
+        rows,
+        vec![
+            row(-18, "firing", "warning"),
+            row(-10, "firing", "critical"),
+            row(-10, "resolved", "warning"),
+            row(0, "resolved", "critical"),
+        ],
+        "{h}"
+    );
+}
