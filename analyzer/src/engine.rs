@@ -771,23 +771,20 @@ fn observe(
     // Escalation while firing (a warning crossing the critical level): the warning
     // period ends and a critical one starts, in the history and in a new message, and
     // an acknowledgement of the warning does not cover it.
-    let escalated = before == State::Firing
-        && after == State::Firing
-        && record.last.as_ref().is_some_and(|o| o.breached)
-        && {
-            let severity = rule
-                .severity
-                .or(record.last.as_ref().and_then(|o| o.severity))
-                .unwrap_or(Severity::Warning);
-            severity > record.severity && {
-                lines.extend(history_line(record, "resolved", t_ms));
-                record.severity = severity;
-                record.fired_with = record.last.clone();
-                record.acknowledged = false;
-                lines.extend(history_line(record, "firing", t_ms));
-                true
-            }
-        };
+    let escalated_to = record
+        .last
+        .as_ref()
+        .filter(|o| o.breached && before == State::Firing && after == State::Firing)
+        .map(|o| rule.severity.or(o.severity).unwrap_or(Severity::Warning))
+        .filter(|severity| *severity > record.severity);
+    if let Some(severity) = escalated_to {
+        lines.extend(history_line(record, "resolved", t_ms));
+        record.severity = severity;
+        record.fired_with = record.last.clone();
+        record.acknowledged = false;
+        lines.extend(history_line(record, "firing", t_ms));
+    }
+    let escalated = escalated_to.is_some();
     let kind = match action {
         _ if escalated && !record.lifecycle.flapping => Some(EventKind::Firing),
         Action::Nothing => None,
