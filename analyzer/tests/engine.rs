@@ -90,7 +90,8 @@ fn ev(rule: &str, host: &str, kind: EventKind) -> (String, String, EventKind) {
     (rule.to_owned(), host.to_owned(), kind)
 }
 
-const THRESHOLD_RULES: &str = r#"
+/// The threshold rule alone.
+const CPU_RULE: &str = r#"
 [[analyzer.rules]]
 name = "cpu-high"
 measurement = "cpu"
@@ -104,11 +105,20 @@ for = "2m"
 labels = { team = "ops" }
 channels = ["email"]
 
+"#;
+
+/// The nodata rule.
+const SILENT_RULE: &str = r#"
 [[analyzer.rules]]
 name = "host-silent"
 detector = { type = "nodata", after = "5m" }
 channels = ["email"]
 "#;
+
+/// Both.
+fn threshold_rules() -> String {
+    format!("{CPU_RULE}\n{SILENT_RULE}")
+}
 
 /// web-1 runs hot for the last 10 minutes before `base`; web-2 stops sending 15
 /// minutes before `base`. One evaluation: cpu-high fires for web-1 (critical, the
@@ -130,7 +140,7 @@ async fn a_rule_fires_on_injected_data_writes_history_and_survives_a_restart() {
     }
     write(&client, &lines).await;
     let state = tempfile::tempdir().unwrap();
-    let rules = rules_from(THRESHOLD_RULES, &["email"]);
+    let rules = rules_from(&threshold_rules(), &["email"]);
     let mut e = engine(
         &client,
         rules.clone(),
@@ -276,13 +286,7 @@ async fn an_alert_that_fired_while_the_analyzer_was_down_is_still_reported() {
     )
     .await;
     let state = tempfile::tempdir().unwrap();
-    let rules = rules_from(
-        THRESHOLD_RULES
-            .split("[[analyzer.rules]]\nname = \"host-silent\"")
-            .next()
-            .unwrap(),
-        &["email"],
-    );
+    let rules = rules_from(CPU_RULE, &["email"]);
     let mut e = engine(&client, rules, state.path(), Duration::ZERO, GroupBy::Host);
     assert!(e.evaluate(base).await.notifications.is_empty());
     // Down for 20 minutes; meanwhile minutes 5..10 were hot.
@@ -337,13 +341,7 @@ async fn events_are_grouped_and_wait_for_their_group() {
     }
     write(&client, &lines).await;
     let state = tempfile::tempdir().unwrap();
-    let rules = rules_from(
-        THRESHOLD_RULES
-            .split("[[analyzer.rules]]\nname = \"host-silent\"")
-            .next()
-            .unwrap(),
-        &["email"],
-    );
+    let rules = rules_from(CPU_RULE, &["email"]);
     let mut e = engine(
         &client,
         rules,
@@ -382,11 +380,7 @@ async fn silences_and_acknowledgements() {
     }
     write(&client, &lines).await;
     let state = tempfile::tempdir().unwrap();
-    let toml = THRESHOLD_RULES
-        .split("[[analyzer.rules]]\nname = \"host-silent\"")
-        .next()
-        .unwrap()
-        .replace("for = \"2m\"", "for = \"2m\"\nrepeat_interval = \"10m\"");
+    let toml = CPU_RULE.replace("for = \"2m\"", "for = \"2m\"\nrepeat_interval = \"10m\"");
     let rules = rules_from(&toml, &["email"]);
     let mut e = engine(&client, rules, state.path(), Duration::ZERO, GroupBy::Host);
     {
@@ -579,13 +573,7 @@ async fn a_firing_warning_escalates_to_critical() {
         .collect();
     write(&client, &lines).await;
     let state = tempfile::tempdir().unwrap();
-    let rules = rules_from(
-        THRESHOLD_RULES
-            .split("[[analyzer.rules]]\nname = \"host-silent\"")
-            .next()
-            .unwrap(),
-        &["email"],
-    );
+    let rules = rules_from(CPU_RULE, &["email"]);
     let mut e = engine(&client, rules, state.path(), Duration::ZERO, GroupBy::Host);
     // Evaluated after the warning has fired (minute -15), then again at the end.
     let cycle = e.evaluate(base - 15 * MIN).await;

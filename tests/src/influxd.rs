@@ -153,10 +153,7 @@ impl TestInflux {
     }
 
     fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        crate::kill_child(&mut self.child);
     }
 
     fn log_path(&self) -> PathBuf {
@@ -164,9 +161,7 @@ impl TestInflux {
     }
 
     fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
+        crate::log_tail(&self.log_path())
     }
 }
 

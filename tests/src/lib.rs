@@ -32,3 +32,18 @@ pub fn require_program(program: &str, install_hint: &str) -> std::path::PathBuf 
          Install it with `{install_hint}`, or run ./scripts/test, which installs what the tests need."
     );
 }
+
+/// Kill a test server's process (if running) and reap it.
+pub(crate) fn kill_child(child: &mut Option<std::process::Child>) {
+    if let Some(mut c) = child.take() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
+/// The last 30 lines of a server's log, for failure messages.
+pub(crate) fn log_tail(path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}

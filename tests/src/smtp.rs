@@ -250,10 +250,7 @@ impl TestSmtp {
     }
 
     fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        crate::kill_child(&mut self.child);
     }
 
     fn log_path(&self) -> PathBuf {
@@ -261,9 +258,7 @@ impl TestSmtp {
     }
 
     fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
+        crate::log_tail(&self.log_path())
     }
 }
 
