@@ -25,9 +25,15 @@
 //!    that difference is much tighter than the values themselves (its range below
 //!    `season_gate` times theirs): a daily pattern that is missing or changed is then
 //!    novel even where the value alone looks ordinary.
-//! 5. **Debounce.** A score of at least `threshold` is a detection; for the next
+//! 5. **Records.** A value beyond the highest or lowest seen so far, by more than
+//!    `record_margin` of the spread seen so far (highest − lowest), is a detection
+//!    however familiar its shape: a second, larger spike is news even though the
+//!    memory already holds a spike. Records count once `record_warmup` values have
+//!    been seen. In a rule, "so far" is the rule's window.
+//! 6. **Debounce.** A score of at least `threshold` is a detection; for the next
 //!    `suppress` points scores are multiplied by `suppress_factor`, so one incident
-//!    gives one alert, not a run of them.
+//!    gives one alert, not a run of them. A record is never damped, and it starts the
+//!    quiet period again.
 //!
 //! Pure and streaming: a point's score uses only that point and the past; the same
 //! input gives the same scores. NaN and gaps are skipped and change nothing.
@@ -86,6 +92,16 @@ pub struct NoveltyConfig {
     /// range gradually.
     #[serde(default = "default_warmup")]
     pub warmup: usize,
+    /// Whether a new highest or lowest value is a detection of its own. Default true.
+    #[serde(default = "default_records")]
+    pub records: bool,
+    /// How far beyond the highest (lowest) value so far a record must be, as a
+    /// fraction of the spread seen so far. Default 0.05.
+    #[serde(default = "default_record_margin")]
+    pub record_margin: f64,
+    /// Values seen before records count. Default 150.
+    #[serde(default = "default_record_warmup")]
+    pub record_warmup: usize,
     /// Severity of a detection. Default warning.
     #[serde(default)]
     pub severity: Severity,
@@ -124,6 +140,15 @@ fn default_suppress_factor() -> f64 {
 fn default_warmup() -> usize {
     300
 }
+fn default_records() -> bool {
+    true
+}
+fn default_record_margin() -> f64 {
+    0.05
+}
+fn default_record_warmup() -> usize {
+    150
+}
 
 impl Default for NoveltyConfig {
     fn default() -> Self {
@@ -139,6 +164,9 @@ impl Default for NoveltyConfig {
             suppress: default_suppress(),
             suppress_factor: default_suppress_factor(),
             warmup: default_warmup(),
+            records: default_records(),
+            record_margin: default_record_margin(),
+            record_warmup: default_record_warmup(),
             severity: Severity::Warning,
         }
     }
@@ -167,6 +195,7 @@ impl NoveltyConfig {
         within("season_gate", self.season_gate, 0.0, 1.0);
         within("threshold", self.threshold, f64::MIN_POSITIVE, 1.0);
         within("suppress_factor", self.suppress_factor, 0.0, 1.0);
+        within("record_margin", self.record_margin, 0.0, 10.0);
         p
     }
 }
@@ -346,6 +375,50 @@ impl Channel {
     }
 }
 
+/// The highest and lowest values seen so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct Extremes {
+    seen: usize,
+    lo: f64,
+    hi: f64,
+}
+
+/// A value beyond the extremes seen before it.
+#[derive(Debug, Clone, Copy)]
+struct Record {
+    /// The previous highest (or lowest) value.
+    previous: f64,
+    /// How far beyond it, as a fraction of the spread seen before.
+    excess: f64,
+}
+
+impl Extremes {
+    /// Whether `x` is a record by more than `margin` after `warmup` values, then
+    /// take it in.
+    fn see(&mut self, x: f64, margin: f64, warmup: usize) -> Option<Record> {
+        // Floored like the shapes' range: wiggles on a flat line are not records.
+        let spread = (self.hi - self.lo).max(1e-3 * self.hi.abs().max(self.lo.abs()));
+        let record = if self.seen >= warmup.max(1) && spread > 0.0 {
+            let (previous, excess) = if x > self.hi {
+                (self.hi, (x - self.hi) / spread)
+            } else {
+                (self.lo, (self.lo - x) / spread)
+            };
+            (excess > margin).then_some(Record { previous, excess })
+        } else {
+            None
+        };
+        if self.seen == 0 {
+            (self.lo, self.hi) = (x, x);
+        } else {
+            self.lo = self.lo.min(x);
+            self.hi = self.hi.max(x);
+        }
+        self.seen += 1;
+        record
+    }
+}
+
 /// A past point, for the day-over-day comparison.
 #[derive(Debug, Clone, Copy)]
 struct Past {
@@ -365,6 +438,7 @@ pub struct Novelty {
     steps: Vec<i64>,
     step: Option<i64>,
     last_t: Option<i64>,
+    extremes: Extremes,
     suppress_left: usize,
 }
 
@@ -378,6 +452,7 @@ impl Novelty {
             steps: Vec::with_capacity(STEP_SAMPLES),
             step: None,
             last_t: None,
+            extremes: Extremes::default(),
             suppress_left: 0,
             c,
         }
@@ -460,47 +535,82 @@ impl Novelty {
         if let Some(t) = t {
             self.remember(t, x);
         }
-        if self.values.judged() * self.c.block.max(1) < self.c.warmup.max(1) {
+        let record = if self.c.records {
+            let (margin, warmup) = (self.c.record_margin, self.c.record_warmup);
+            self.extremes.see(x, margin, warmup)
+        } else {
+            None
+        };
+        let learnt = self.values.judged() * self.c.block.max(1) >= self.c.warmup.max(1);
+        let novel = if learnt { self.novelty() } else { None };
+        if novel.is_none() && record.is_none() {
+            self.suppress_left = self.suppress_left.saturating_sub(1);
             return None;
         }
+        let mut score = novel.map_or(0.0, |j| j.novelty.clamp(0.0, 1.0));
+        let mut fired = false;
+        if self.suppress_left > 0 {
+            self.suppress_left -= 1;
+            score *= self.c.suppress_factor;
+        } else if novel.is_some() && score >= self.c.threshold {
+            fired = true;
+            self.suppress_left = self.c.suppress;
+        }
+        if let Some(r) = record {
+            // Never damped, and the quiet period starts again.
+            fired = true;
+            self.suppress_left = self.c.suppress;
+            score = score.max((0.5 + r.excess).clamp(self.c.threshold, 1.0));
+        }
+        let range = self.values.range();
+        let half = self.c.threshold * range;
+        let expected = novel.and_then(|j| j.nearest).unwrap_or(x);
+        let (lower, upper) = match (novel, record) {
+            (None, Some(_)) => {
+                let pad = self.c.record_margin * (self.extremes.hi - self.extremes.lo);
+                (self.extremes.lo - pad, self.extremes.hi + pad)
+            }
+            _ => (expected - half, expected + half),
+        };
+        let reason = match (fired, record, novel) {
+            (false, _, _) => String::new(),
+            (true, Some(r), _) => format!(
+                "the value {} is {} than any seen before: {}% of their spread beyond the previous {} ({})",
+                round(x),
+                if x > r.previous { "higher" } else { "lower" },
+                round(100.0 * r.excess),
+                if x > r.previous { "highest" } else { "lowest" },
+                round(r.previous)
+            ),
+            (true, None, j) => format!(
+                "the last {} points are {}% of the usual range ({}) away from every shape seen before (value {}, nearest known {})",
+                self.c.shape_len * self.c.block,
+                round(100.0 * j.map_or(0.0, |j| j.novelty)),
+                round(range),
+                round(x),
+                round(expected)
+            ),
+        };
+        Some(Verdict {
+            value: x,
+            severity: fired.then_some(self.c.severity),
+            lower: Some(lower),
+            upper: Some(upper),
+            score,
+            reason,
+        })
+    }
+
+    /// The latest shape's novelty: by value, or day over day when that counts and is
+    /// more novel.
+    fn novelty(&self) -> Option<Judged> {
         let by_value = self.values.latest()?;
-        let j = match self.daily.latest().filter(|_| self.regular) {
+        Some(match self.daily.latest().filter(|_| self.regular) {
             Some(d) if d.novelty > by_value.novelty => Judged {
                 novelty: d.novelty,
                 nearest: by_value.nearest,
             },
             _ => by_value,
-        };
-        let mut score = j.novelty.clamp(0.0, 1.0);
-        let mut fired = false;
-        if self.suppress_left > 0 {
-            self.suppress_left -= 1;
-            score *= self.c.suppress_factor;
-        } else if score >= self.c.threshold {
-            fired = true;
-            self.suppress_left = self.c.suppress;
-        }
-        let range = self.values.range();
-        let half = self.c.threshold * range;
-        let expected = j.nearest.unwrap_or(x);
-        Some(Verdict {
-            value: x,
-            severity: fired.then_some(self.c.severity),
-            lower: Some(expected - half),
-            upper: Some(expected + half),
-            score,
-            reason: if fired {
-                format!(
-                    "the last {} points are {}% of the usual range ({}) away from every shape seen before (value {}, nearest known {})",
-                    self.c.shape_len * self.c.block,
-                    round(100.0 * j.novelty),
-                    round(range),
-                    round(x),
-                    round(expected)
-                )
-            } else {
-                String::new()
-            },
         })
     }
 }
@@ -573,9 +683,12 @@ mod tests {
         let (fired, _) = run(&noisy(20_000, 50.0, 5.0));
         assert!(fired.len() <= 6, "while learning: {fired:?}");
         assert_eq!(after_learning(&fired), Vec::<usize>::new());
-        // Bell-shaped noise has rarer tail shapes still: now and then one is new.
+        // Bell-shaped noise has rarer tail shapes still, and the odd new extreme: now
+        // and then one fires, ever more rarely.
         let (fired, _) = run(&bell(20_000, 50.0, 3.0));
-        assert!(after_learning(&fired).len() <= 2, "{fired:?}");
+        let after = after_learning(&fired);
+        assert!(after.len() <= 3, "{fired:?}");
+        assert!(after.iter().all(|i| *i < 10_000), "{fired:?}");
     }
 
     #[test]
@@ -724,22 +837,85 @@ mod tests {
         assert!(NoveltyConfig::default().problems().is_empty());
     }
 
-    #[test]
-    fn the_reason_says_why() {
-        let mut d = detector();
-        let mut series = noisy(LEARNT + 800, 5.0, 0.5);
-        series[LEARNT + 700] = 50.0;
-        let v = series
+    /// The reason of the last detection in `series`.
+    fn last_reason(c: NoveltyConfig, series: &[f64]) -> String {
+        let mut d = DetectorConfig::Novelty(c).build();
+        series
             .iter()
             .enumerate()
             .filter_map(|(i, v)| d.update_at(i as i64 * 1000, Some(*v)))
             .filter(Verdict::is_anomaly)
-            .last();
-        let reason = v.map(|v| v.reason).unwrap_or_default();
+            .last()
+            .map(|v| v.reason)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn the_reason_says_why() {
+        let mut series = noisy(LEARNT + 800, 5.0, 0.5);
+        series[LEARNT + 700] = 50.0;
+        let reason = last_reason(NoveltyConfig::default(), &series);
+        assert!(
+            reason.contains("the value 50 is higher than any seen before"),
+            "{reason}"
+        );
+        let shape_only = NoveltyConfig {
+            records: false,
+            ..Default::default()
+        };
+        let reason = last_reason(shape_only, &series);
         assert!(
             reason.contains("away from every shape seen before"),
             "{reason}"
         );
         assert!(reason.contains("value 50"), "{reason}");
+    }
+
+    #[test]
+    fn a_new_extreme_fires_however_familiar_its_shape() {
+        // A spike every 100 points is learnt; then one a quarter higher comes, too
+        // little to be a new shape.
+        let mut series = noisy(LEARNT + 1000, 10.0, 1.0);
+        for i in (50..series.len()).step_by(100) {
+            series[i] += 40.0;
+        }
+        let (fired, _) = run(&series);
+        assert_eq!(after_learning(&fired), Vec::<usize>::new());
+        series[LEARNT + 550] += 10.0;
+        let (fired, scores) = run(&series);
+        assert_eq!(after_learning(&fired), vec![LEARNT + 550]);
+        let at = scores.len() - (series.len() - (LEARNT + 550));
+        assert!(scores[at] >= 0.5, "{}", scores[at]);
+        // So does a new lowest value, but not one within the margin.
+        let mut low = series.clone();
+        low[LEARNT + 550] = -10.0;
+        assert_eq!(after_learning(&run(&low).0), vec![LEARNT + 550]);
+        let mut close = series.clone();
+        close[LEARNT + 550] = 10.0 + 40.0 + 1.0 + 0.02 * 42.0;
+        assert_eq!(after_learning(&run(&close).0), Vec::<usize>::new());
+        // Without records the memory has seen that spike before.
+        let mut d = DetectorConfig::Novelty(NoveltyConfig {
+            records: false,
+            ..Default::default()
+        })
+        .build();
+        let seen: Vec<usize> = series
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| d.update_at(i as i64 * 300_000, Some(*v)).map(|v| (i, v)))
+            .filter(|(i, v)| *i >= LEARNT && v.is_anomaly())
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(seen, Vec::<usize>::new());
+    }
+
+    #[test]
+    fn records_wait_for_their_warmup() {
+        let mut series = noisy(1000, 10.0, 1.0);
+        series[100] = 30.0;
+        series[200] = 50.0;
+        // The first is too early; the second fires before the shapes' warm-up ends.
+        let (fired, _) = run(&series);
+        assert_eq!(fired.first(), Some(&200), "{fired:?}");
     }
 }
