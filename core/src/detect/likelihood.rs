@@ -25,12 +25,17 @@
 //!    that difference is much tighter than the values themselves (its range below
 //!    `season_gate` times theirs): a daily pattern that is missing or changed is then
 //!    novel even where the value alone looks ordinary.
-//! 5. **Records.** A value beyond the highest or lowest seen so far, by more than
+//! 5. **Falling back.** While the value is the lowest of the current shape's points
+//!    the novelty is multiplied by `falling_factor`: a series falling back after a
+//!    burst draws shapes it has not seen in that order, but going back to normal is
+//!    rarely the incident. A large fall still fires, and a new lowest value is a
+//!    record.
+//! 6. **Records.** A value beyond the highest or lowest seen so far, by more than
 //!    `record_margin` of the spread seen so far (highest − lowest), is a detection
 //!    however familiar its shape: a second, larger spike is news even though the
 //!    memory already holds a spike. Records count once `record_warmup` values have
 //!    been seen. In a rule, "so far" is the rule's window.
-//! 6. **Debounce.** A score of at least `threshold` is a detection; for the next
+//! 7. **Debounce.** A score of at least `threshold` is a detection; for the next
 //!    `suppress` points scores are multiplied by `suppress_factor`, so one incident
 //!    gives one alert, not a run of them. A record is never damped, and it starts the
 //!    quiet period again.
@@ -92,6 +97,10 @@ pub struct NoveltyConfig {
     /// range gradually.
     #[serde(default = "default_warmup")]
     pub warmup: usize,
+    /// The novelty is multiplied by this while the value is the lowest of the current
+    /// shape's points (falling back). Default 0.7; 1 turns it off.
+    #[serde(default = "default_falling_factor")]
+    pub falling_factor: f64,
     /// Whether a new highest or lowest value is a detection of its own. Default true.
     #[serde(default = "default_records")]
     pub records: bool,
@@ -140,6 +149,9 @@ fn default_suppress_factor() -> f64 {
 fn default_warmup() -> usize {
     300
 }
+fn default_falling_factor() -> f64 {
+    0.7
+}
 fn default_records() -> bool {
     true
 }
@@ -164,6 +176,7 @@ impl Default for NoveltyConfig {
             suppress: default_suppress(),
             suppress_factor: default_suppress_factor(),
             warmup: default_warmup(),
+            falling_factor: default_falling_factor(),
             records: default_records(),
             record_margin: default_record_margin(),
             record_warmup: default_record_warmup(),
@@ -195,6 +208,7 @@ impl NoveltyConfig {
         within("season_gate", self.season_gate, 0.0, 1.0);
         within("threshold", self.threshold, f64::MIN_POSITIVE, 1.0);
         within("suppress_factor", self.suppress_factor, 0.0, 1.0);
+        within("falling_factor", self.falling_factor, 0.0, 1.0);
         within("record_margin", self.record_margin, 0.0, 10.0);
         p
     }
@@ -439,6 +453,8 @@ pub struct Novelty {
     step: Option<i64>,
     last_t: Option<i64>,
     extremes: Extremes,
+    /// The values before the latest, as many as a shape spans less one.
+    before: VecDeque<f64>,
     suppress_left: usize,
 }
 
@@ -453,6 +469,7 @@ impl Novelty {
             step: None,
             last_t: None,
             extremes: Extremes::default(),
+            before: VecDeque::new(),
             suppress_left: 0,
             c,
         }
@@ -541,8 +558,21 @@ impl Novelty {
         } else {
             None
         };
+        let falling = self.before.iter().all(|b| x <= *b);
+        self.before.push_back(x);
+        if self.before.len() >= self.c.shape_len * self.c.block {
+            self.before.pop_front();
+        }
         let learnt = self.values.judged() * self.c.block.max(1) >= self.c.warmup.max(1);
         let novel = if learnt { self.novelty() } else { None };
+        let novel = novel.map(|j| Judged {
+            novelty: if falling {
+                j.novelty * self.c.falling_factor
+            } else {
+                j.novelty
+            },
+            ..j
+        });
         if novel.is_none() && record.is_none() {
             self.suppress_left = self.suppress_left.saturating_sub(1);
             return None;
@@ -628,9 +658,14 @@ mod tests {
         DetectorConfig::Novelty(NoveltyConfig::default()).build()
     }
 
-    /// Indices that fired and all scores, points 5 minutes apart.
+    /// Indices that fired and the scores of the points judged, points 5 minutes
+    /// apart, with the defaults.
     fn run(values: &[f64]) -> (Vec<usize>, Vec<f64>) {
-        let mut d = detector();
+        run_with(NoveltyConfig::default(), values)
+    }
+
+    fn run_with(c: NoveltyConfig, values: &[f64]) -> (Vec<usize>, Vec<f64>) {
+        let mut d = DetectorConfig::Novelty(c).build();
         let mut fired = Vec::new();
         let mut scores = Vec::new();
         for (i, v) in values.iter().enumerate() {
@@ -748,18 +783,12 @@ mod tests {
             "{after:?}"
         );
         // Without the day-over-day shape it goes unseen.
-        let mut d = DetectorConfig::Novelty(NoveltyConfig {
+        let no_season = NoveltyConfig {
             season_gate: 0.0,
             ..Default::default()
-        })
-        .build();
-        let seen = series
-            .iter()
-            .enumerate()
-            .filter_map(|(i, v)| d.update_at(i as i64 * 300_000, Some(*v)).map(|v| (i, v)))
-            .filter(|(i, v)| *i >= LEARNT && v.is_anomaly())
-            .count();
-        assert_eq!(seen, 0);
+        };
+        let (fired, _) = run_with(no_season, &series);
+        assert_eq!(after_learning(&fired), Vec::<usize>::new());
     }
 
     #[test]
@@ -837,6 +866,13 @@ mod tests {
         assert!(NoveltyConfig::default().problems().is_empty());
     }
 
+    fn shapes_only() -> NoveltyConfig {
+        NoveltyConfig {
+            records: false,
+            ..Default::default()
+        }
+    }
+
     /// The reason of the last detection in `series`.
     fn last_reason(c: NoveltyConfig, series: &[f64]) -> String {
         let mut d = DetectorConfig::Novelty(c).build();
@@ -859,11 +895,7 @@ mod tests {
             reason.contains("the value 50 is higher than any seen before"),
             "{reason}"
         );
-        let shape_only = NoveltyConfig {
-            records: false,
-            ..Default::default()
-        };
-        let reason = last_reason(shape_only, &series);
+        let reason = last_reason(shapes_only(), &series);
         assert!(
             reason.contains("away from every shape seen before"),
             "{reason}"
@@ -894,19 +926,54 @@ mod tests {
         close[LEARNT + 550] = 10.0 + 40.0 + 1.0 + 0.02 * 42.0;
         assert_eq!(after_learning(&run(&close).0), Vec::<usize>::new());
         // Without records the memory has seen that spike before.
-        let mut d = DetectorConfig::Novelty(NoveltyConfig {
-            records: false,
-            ..Default::default()
-        })
-        .build();
-        let seen: Vec<usize> = series
-            .iter()
-            .enumerate()
-            .filter_map(|(i, v)| d.update_at(i as i64 * 300_000, Some(*v)).map(|v| (i, v)))
-            .filter(|(i, v)| *i >= LEARNT && v.is_anomaly())
-            .map(|(i, _)| i)
-            .collect();
-        assert_eq!(seen, Vec::<usize>::new());
+        let (fired, _) = run_with(shapes_only(), &series);
+        assert_eq!(after_learning(&fired), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn falling_back_is_damped_but_a_large_fall_fires() {
+        // Scores with and without the damping, no debounce and no records.
+        let scores = |falling_factor: f64, series: &[f64]| -> Vec<f64> {
+            let c = NoveltyConfig {
+                falling_factor,
+                suppress_factor: 1.0,
+                ..shapes_only()
+            };
+            run_with(c, series).1
+        };
+        let series = bell(4000, 50.0, 3.0);
+        let (plain, damped) = (scores(1.0, &series), scores(0.5, &series));
+        // Both judge the same points, the last ones.
+        assert_eq!(plain.len(), damped.len());
+        let first = series.len() - plain.len();
+        let (plain, damped) = (
+            [vec![0.0; first], plain].concat(),
+            [vec![0.0; first], damped].concat(),
+        );
+        let mut seen = 0;
+        for i in 8..series.len() {
+            let lowest = series[i - 7..i].iter().all(|b| series[i] <= *b);
+            let want = if lowest { 0.5 * plain[i] } else { plain[i] };
+            assert!(
+                (damped[i] - want).abs() < 1e-12,
+                "{i}: {} {want}",
+                damped[i]
+            );
+            seen += usize::from(lowest && plain[i] > 0.0);
+        }
+        assert!(seen > 100, "{seen}");
+        // A level shift down is a fall like any other, and far beyond the damping
+        // (records off: the new low would fire anyway).
+        let mut series = noisy(LEARNT + 1000, 50.0, 1.0);
+        for v in &mut series[LEARNT + 500..] {
+            *v -= 30.0;
+        }
+        let fired = after_learning(&run_with(shapes_only(), &series).0);
+        assert_eq!(fired.len(), 1, "{fired:?}");
+        assert!(
+            (LEARNT + 500..LEARNT + 504).contains(&fired[0]),
+            "{fired:?}"
+        );
     }
 
     #[test]
