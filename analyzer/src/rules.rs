@@ -349,8 +349,18 @@ fn validate_one(
         let field = name_of(&c.field, &k("field"), errors);
         let aggregate = aggregate(&c.aggregate, &k("aggregate"), errors);
         let window = c.window.map_or(Duration::from_secs(3600), |d| d.get());
+        let learning = d.learning_points();
         if window < step * 2 {
             errors.push(k("window"), "must hold at least two steps");
+        } else if !step.is_zero() && window.as_nanos() / step.as_nanos() <= learning as u128 {
+            errors.push(
+                k("window"),
+                format!(
+                    "holds {} steps, but this detector learns for {learning} before it judges one; make it at least {} steps long",
+                    window.as_nanos() / step.as_nanos(),
+                    learning + 1
+                ),
+            );
         }
         Some(RuleKind::Series {
             measurement: measurement?,
@@ -676,6 +686,31 @@ mod tests {
         }
         assert_eq!(rules[1].tags.get("host").map(String::as_str), Some("db-1"));
         assert!(rules[1].channels.is_empty());
+    }
+
+    #[test]
+    fn a_window_too_short_for_its_detector_is_refused() {
+        let rule = |window: &str| {
+            format!(
+                r#"
+                [[rules]]
+                name = "n"
+                measurement = "cpu"
+                field = "usage_user"
+                step = "5m"
+                window = "{window}"
+                detector = {{ type = "novelty" }}
+                "#
+            )
+        };
+        let errs = errors_of(&rule("1d"), &[]).join("\n");
+        assert!(
+            errs.contains(
+                "rules[0].window: (rule \"n\") holds 288 steps, but this detector learns for 300 before it judges one; make it at least 301 steps long"
+            ),
+            "{errs}"
+        );
+        assert_eq!(errors_of(&rule("3d"), &[]), Vec::<String>::new());
     }
 
     #[test]

@@ -113,6 +113,18 @@ impl DetectorConfig {
         }
     }
 
+    /// Points a detector takes in before it judges anything: a rule's window must
+    /// hold more than this.
+    pub fn learning_points(&self) -> usize {
+        match self {
+            DetectorConfig::Threshold(_) => 0,
+            DetectorConfig::Ewma(c) => c.warmup,
+            DetectorConfig::Sigma(c) => 3.min(c.window),
+            DetectorConfig::Quantile(c) => 4.min(c.window),
+            DetectorConfig::Novelty(c) => c.warmup,
+        }
+    }
+
     pub fn build(&self) -> Detector {
         match self {
             DetectorConfig::Threshold(c) => Detector::Threshold(Threshold::new(c.clone())),
