@@ -34,6 +34,8 @@ pub struct WebConfig {
     pub max_range: Option<HumanDuration>,
     /// How long a login lasts. Default `12h`.
     pub session_ttl: Option<HumanDuration>,
+    /// How long a client has to send a request's headers. Default 30s.
+    pub header_read_timeout: Option<HumanDuration>,
     /// `en` or `zh-CN`, for visitors whose browser asks for neither. Default `en`.
     pub default_language: Option<String>,
     /// Failed logins allowed per client address per minute. Default 5.
@@ -76,6 +78,7 @@ pub struct WebSettings {
     pub allow: Vec<IpNet>,
     pub max_range: Duration,
     pub session_ttl: Duration,
+    pub header_read_timeout: Duration,
     pub default_language: String,
     pub login_attempts_per_minute: u32,
     pub analyzer_url: Option<Url>,
@@ -202,6 +205,13 @@ impl WebConfig {
         if session_ttl < Duration::from_secs(60) {
             errors.push("web.session_ttl", "must be at least 1m");
         }
+        let header_read_timeout = self
+            .header_read_timeout
+            .unwrap_or(HumanDuration::from_secs(30))
+            .get();
+        if header_read_timeout < Duration::from_secs(1) {
+            errors.push("web.header_read_timeout", "must be at least 1s");
+        }
         Some(WebSettings {
             listen: listen?,
             users,
@@ -210,6 +220,7 @@ impl WebConfig {
             allow,
             max_range,
             session_ttl,
+            header_read_timeout,
             default_language,
             login_attempts_per_minute: self.login_attempts_per_minute.unwrap_or(5).max(1),
             analyzer_url,

@@ -20,6 +20,7 @@ pub mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::middleware::from_fn_with_state;
 use axum::routing::get;
@@ -99,9 +100,12 @@ pub async fn serve_state(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let tls = state.settings.tls.clone();
+    let header_timeout = state.settings.header_read_timeout;
     let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
     match &tls {
-        Some((cert, key)) => security::serve_tls(listener, app, cert, key, shutdown).await,
+        Some((cert, key)) => {
+            security::serve_tls(listener, app, cert, key, header_timeout, shutdown).await
+        }
         None => {
             // SIGHUP would end the process by default; over plain HTTP there is
             // nothing to reload, so it is only logged.
@@ -116,9 +120,10 @@ pub async fn serve_state(
                     None
                 }
             };
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await;
+            let handle = axum_server::Handle::new();
+            let mut server = axum_server::from_tcp(listener.into_std()?)?.handle(handle.clone());
+            limit_header_reads(server.http_builder(), header_timeout);
+            let served = until_shutdown(server.serve(app), handle, shutdown).await;
             if let Some(task) = hup {
                 task.abort();
             }
@@ -126,6 +131,36 @@ pub async fn serve_state(
             Ok(())
         }
     }
+}
+
+/// How long open connections get to finish after shutdown is asked for.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A client gets `timeout` to send a request's headers, then the connection is closed
+/// (a slowloris client would otherwise hold it open for ever).
+pub(crate) fn limit_header_reads(
+    http: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    timeout: Duration,
+) {
+    http.http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(timeout);
+}
+
+/// Run `server` until `shutdown` resolves, then give open connections
+/// [`SHUTDOWN_GRACE`] to finish.
+pub(crate) async fn until_shutdown(
+    server: impl Future<Output = std::io::Result<()>>,
+    handle: axum_server::Handle<SocketAddr>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    tokio::pin!(server);
+    tokio::pin!(shutdown);
+    tokio::select! {
+        result = &mut server => return Ok(result?),
+        () = &mut shutdown => handle.graceful_shutdown(Some(SHUTDOWN_GRACE)),
+    }
+    Ok(server.await?)
 }
 
 /// Run until `shutdown` resolves.

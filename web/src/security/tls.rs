@@ -17,9 +17,6 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
 
-/// How long open connections get to finish after shutdown is asked for.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
 /// What is wrong with the certificate or key files.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -155,6 +152,7 @@ pub async fn serve_tls(
     app: IntoMakeServiceWithConnectInfo<Router, SocketAddr>,
     cert: &Path,
     key: &Path,
+    header_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
@@ -176,31 +174,26 @@ pub async fn serve_tls(
         std::future::pending::<()>().await;
     };
     tokio::select! {
-        result = serve_tls_config(listener, app, tls, shutdown) => result,
+        result = serve_tls_config(listener, app, tls, header_timeout, shutdown) => result,
         () = reloads => Ok(()),
     }
 }
 
 /// Serve HTTPS with `tls` until `shutdown` resolves, then give open connections
-/// [`SHUTDOWN_GRACE`] to finish. Reload with [`TlsConfig::reload`] on a clone of `tls`.
+/// [`crate::SHUTDOWN_GRACE`] to finish; a client gets `header_timeout` to send a request's
+/// headers. Reload with [`TlsConfig::reload`] on a clone of `tls`.
 pub async fn serve_tls_config(
     listener: tokio::net::TcpListener,
     app: IntoMakeServiceWithConnectInfo<Router, SocketAddr>,
     tls: TlsConfig,
+    header_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let listener = listener.into_std()?;
     let handle = axum_server::Handle::new();
-    let server = axum_server::from_tcp_rustls(listener, tls.rustls)?
-        .handle(handle.clone())
-        .serve(app);
-    tokio::pin!(server);
-    tokio::pin!(shutdown);
-    tokio::select! {
-        result = &mut server => return Ok(result?),
-        () = &mut shutdown => handle.graceful_shutdown(Some(SHUTDOWN_GRACE)),
-    }
-    Ok(server.await?)
+    let mut server = axum_server::from_tcp_rustls(listener, tls.rustls)?.handle(handle.clone());
+    crate::limit_header_reads(server.http_builder(), header_timeout);
+    crate::until_shutdown(server.serve(app), handle, shutdown).await
 }
 
 #[cfg(test)]
