@@ -34,15 +34,41 @@ fn main() -> ExitCode {
     }
 }
 
+/// One line from stdin. On a terminal: a prompt on stderr, and the typing is not
+/// echoed (the terminal's settings are restored afterwards).
+#[allow(clippy::print_stderr)]
+fn read_password() -> std::io::Result<String> {
+    use rustix::termios::{isatty, tcgetattr, tcsetattr, LocalModes, OptionalActions};
+    let stdin = std::io::stdin();
+    let mut line = String::new();
+    if !isatty(&stdin) {
+        stdin.read_line(&mut line)?;
+        return Ok(line);
+    }
+    let saved = tcgetattr(&stdin)?;
+    let mut quiet = saved.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    quiet.local_modes.insert(LocalModes::ECHONL);
+    tcsetattr(&stdin, OptionalActions::Now, &quiet)?;
+    eprint!("Password: ");
+    let read = stdin.read_line(&mut line);
+    let restored = tcsetattr(&stdin, OptionalActions::Now, &saved);
+    read?;
+    restored?;
+    Ok(line)
+}
+
 /// `hash-password`: one line from stdin (without its line ending) → the PHC string
 /// on stdout. 2 when the password is empty, 1 when stdin cannot be read.
 #[allow(clippy::print_stderr)]
 fn hash_password() -> ExitCode {
-    let mut line = String::new();
-    if let Err(error) = std::io::stdin().read_line(&mut line) {
-        eprintln!("hostscope-web hash-password: cannot read the password from stdin: {error}");
-        return ExitCode::FAILURE;
-    }
+    let line = match read_password() {
+        Ok(line) => line,
+        Err(error) => {
+            eprintln!("hostscope-web hash-password: cannot read the password from stdin: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let password = line.strip_suffix('\n').unwrap_or(&line);
     let password = password.strip_suffix('\r').unwrap_or(password);
     if password.is_empty() {

@@ -991,6 +991,59 @@ async fn tls_failed_reload_keeps_the_certificate_and_bad_files_are_named() {
 }
 
 #[test]
+fn hash_password_on_a_terminal_prompts_and_does_not_echo() {
+    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let terminal = ptsname(&master, Vec::new()).unwrap();
+    let terminal = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(terminal.to_str().unwrap())
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hostscope-web"))
+        .arg("hash-password")
+        .stdin(Stdio::from(terminal))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Type only once it asks (it turns echo off first).
+    let mut stderr = child.stderr.take().unwrap();
+    let mut prompt = Vec::new();
+    let mut buf = [0u8; 64];
+    while !String::from_utf8_lossy(&prompt).contains("Password: ") {
+        let n = stderr.read(&mut buf).unwrap();
+        assert!(n > 0, "no prompt: {:?}", String::from_utf8_lossy(&prompt));
+        prompt.extend_from_slice(&buf[..n]);
+    }
+    let mut master = std::fs::File::from(master);
+    master.write_all(b"typed-in-secret\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let hash = String::from_utf8(out.stdout).unwrap();
+    assert!(hostscope_web::auth::verify_password(
+        hash.trim_end(),
+        "typed-in-secret"
+    ));
+    // What the terminal showed: the newline, never the password. (The child has
+    // exited and nothing else holds the terminal, so the read ends.)
+    let mut shown = Vec::new();
+    loop {
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => shown.extend_from_slice(&buf[..n]),
+        }
+    }
+    let shown = String::from_utf8_lossy(&shown);
+    assert!(!shown.contains("typed-in-secret"), "echoed: {shown:?}");
+}
+
+#[test]
 fn hash_password_command() {
     use std::io::Write;
     use std::process::{Command, Stdio};
