@@ -177,7 +177,23 @@ pub async fn schedule_reports(
     if reports.is_empty() {
         return;
     }
-    let mut next: Vec<i64> = reports.iter().map(|r| r.next_due(now_ms())).collect();
+    let start = now_ms();
+    // Due times that passed while the analyzer was down.
+    let made = match ctx.store.list() {
+        Ok(made) => made,
+        Err(error) => {
+            tracing::warn!(message = "cannot list the reports made; missed ones are not made up", %error);
+            Vec::new()
+        }
+    };
+    for (i, due) in report::missed(&reports, &made, start) {
+        if *stop.borrow() {
+            return;
+        }
+        tracing::info!(message = "making up a report missed while the analyzer was down", report = %reports[i].name, due_ms = due);
+        send_scheduled(&ctx, &reports[i], due).await;
+    }
+    let mut next: Vec<i64> = reports.iter().map(|r| r.next_due(start)).collect();
     loop {
         let Some((i, due)) = next.iter().copied().enumerate().min_by_key(|(_, d)| *d) else {
             return;
@@ -185,27 +201,31 @@ pub async fn schedule_reports(
         if sleep_until(due, None, &mut stop).await {
             return;
         }
-        let r = &reports[i];
-        next[i] = r.next_due(due);
-        let Some(range) = r.range_at(due) else {
-            tracing::error!(message = "report period out of range", report = %r.name);
-            continue;
-        };
-        let mut errors = hostscope_core::config::ConfigErrors::new("report");
-        let to = parse_mailboxes("to", &r.to, &mut errors);
-        let job = ReportJob {
-            name: Some(&r.name),
-            range,
-            hosts: r.hosts.as_deref(),
-            to: &to,
-            language: r.language,
-            offset: r.offset,
-        };
-        match make_report(&ctx, job).await {
-            Ok(o) => {
-                tracing::info!(message = "report sent", report = %r.name, id = %o.id, recipients = o.recipients)
-            }
-            Err(error) => tracing::error!(message = "report failed", report = %r.name, %error),
+        next[i] = reports[i].next_due(due);
+        send_scheduled(&ctx, &reports[i], due).await;
+    }
+}
+
+/// Make and mail the report `r` due at `due`; failures are logged.
+async fn send_scheduled(ctx: &ReportContext, r: &ReportSettings, due: i64) {
+    let Some(range) = r.range_at(due) else {
+        tracing::error!(message = "report period out of range", report = %r.name);
+        return;
+    };
+    let mut errors = hostscope_core::config::ConfigErrors::new("report");
+    let to = parse_mailboxes("to", &r.to, &mut errors);
+    let job = ReportJob {
+        name: Some(&r.name),
+        range,
+        hosts: r.hosts.as_deref(),
+        to: &to,
+        language: r.language,
+        offset: r.offset,
+    };
+    match make_report(ctx, job).await {
+        Ok(o) => {
+            tracing::info!(message = "report sent", report = %r.name, id = %o.id, recipients = o.recipients)
         }
+        Err(error) => tracing::error!(message = "report failed", report = %r.name, %error),
     }
 }

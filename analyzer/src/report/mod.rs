@@ -23,7 +23,7 @@ use hostscope_core::influx::{Client, TimeRange};
 
 pub use data::{gather, GatherError, ReportData};
 pub use html::{render, RenderOptions, ReportContent};
-pub use schedule::{ReportConfig, ReportSettings, Schedule};
+pub use schedule::{missed, ReportConfig, ReportSettings, Schedule};
 pub use store::{ReportMeta, ReportStore, StoreError};
 pub use time::UtcOffset;
 

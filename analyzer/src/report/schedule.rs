@@ -11,6 +11,7 @@ use std::time::Duration;
 use hostscope_core::config::{ConfigErrors, HumanDuration};
 use serde::Deserialize;
 
+use super::store::ReportMeta;
 use super::time::{days_from_civil, UtcOffset, DAY_MS};
 use super::Language;
 
@@ -89,6 +90,14 @@ impl Schedule {
             Schedule::Daily { .. } => DAY_MS as u64,
             Schedule::Weekly { .. } => 7 * DAY_MS as u64,
         })
+    }
+
+    /// The last due time at or before `at_ms`: due times come once a cycle (an hour,
+    /// a day or a week; the offset is fixed), so it is the first one after one cycle
+    /// earlier.
+    pub fn last_due(self, at_ms: i64, offset: UtcOffset) -> i64 {
+        let cycle = i64::try_from(self.default_period().as_millis()).unwrap_or(i64::MAX);
+        self.next_due(at_ms.saturating_sub(cycle), offset)
     }
 
     /// The first due time strictly after `after_ms` (unix ms): a report sent at its
@@ -170,11 +179,38 @@ impl ReportSettings {
         self.schedule.next_due(after_ms, self.offset)
     }
 
+    /// The last due time at or before `at_ms`.
+    pub fn last_due(&self, at_ms: i64) -> i64 {
+        self.schedule.last_due(at_ms, self.offset)
+    }
+
     /// The period a report due at `due_ms` covers: `period` up to `due_ms` (a due
     /// time is always on a whole minute).
     pub fn range_at(&self, due_ms: i64) -> Option<hostscope_core::influx::TimeRange> {
         super::range_ending(due_ms, self.period)
     }
+}
+
+/// The scheduled reports whose latest due time, at `now_ms`, passed without a report
+/// (the analyzer was down then): `(index into reports, due time)`. Only a schedule
+/// that has made a report before counts (a new one starts at its next due time), and
+/// only its latest due time is made up, not every one missed.
+pub fn missed(reports: &[ReportSettings], made: &[ReportMeta], now_ms: i64) -> Vec<(usize, i64)> {
+    reports
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let due = r.last_due(now_ms);
+            let range = r.range_at(due)?;
+            let mine: Vec<&ReportMeta> = made
+                .iter()
+                .filter(|m| m.name.as_deref() == Some(r.name.as_str()))
+                .collect();
+            let before = mine.iter().any(|m| m.end_ms < range.end_ms);
+            let done = mine.iter().any(|m| m.end_ms >= range.end_ms);
+            (before && !done).then_some((i, due))
+        })
+        .collect()
 }
 
 /// Longest period a report may cover.
@@ -593,5 +629,91 @@ mod tests {
         ] {
             assert!(check_address(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn last_due_is_at_or_before() {
+        let utc = UtcOffset::default();
+        for (schedule, now, want) in [
+            ("hourly", at(2026, 11, 21, 7, 59), at(2026, 11, 21, 7, 0)),
+            ("hourly", at(2026, 11, 21, 8, 0), at(2026, 11, 21, 8, 0)),
+            (
+                "daily 08:00",
+                at(2026, 11, 21, 7, 59),
+                at(2026, 11, 20, 8, 0),
+            ),
+            (
+                "daily 08:00",
+                at(2026, 11, 21, 8, 0),
+                at(2026, 11, 21, 8, 0),
+            ),
+            (
+                "daily 08:00",
+                at(2026, 11, 21, 8, 1),
+                at(2026, 11, 21, 8, 0),
+            ),
+            // 2026-11-21 is a Saturday.
+            (
+                "weekly mon 08:00",
+                at(2026, 11, 21, 12, 0),
+                at(2026, 11, 16, 8, 0),
+            ),
+            (
+                "weekly sat 08:00",
+                at(2026, 11, 21, 8, 0),
+                at(2026, 11, 21, 8, 0),
+            ),
+        ] {
+            let s = Schedule::parse(schedule).unwrap();
+            assert_eq!(s.last_due(now, utc), want, "{schedule}");
+        }
+        // 08:00 at +08:00 is 00:00 UTC.
+        let cst: UtcOffset = "+08:00".parse().unwrap();
+        let s = Schedule::parse("daily 08:00").unwrap();
+        assert_eq!(
+            s.last_due(at(2026, 11, 21, 23, 0), cst),
+            at(2026, 11, 21, 0, 0)
+        );
+    }
+
+    #[test]
+    fn only_the_latest_missed_report_of_a_known_schedule_is_made_up() {
+        let daily = |name: &str| ReportSettings {
+            name: name.to_owned(),
+            schedule: Schedule::parse("daily 08:00").unwrap(),
+            period: Duration::from_secs(86_400),
+            to: vec![],
+            hosts: None,
+            offset: UtcOffset::default(),
+            language: None,
+        };
+        let made = |name: Option<&str>, end_ms: i64| ReportMeta {
+            id: "1".to_owned(),
+            name: name.map(str::to_owned),
+            created_ms: end_ms,
+            start_ms: end_ms - 86_400_000,
+            end_ms,
+            subject: String::new(),
+            hosts: 0,
+            anomalies: 0,
+            language: Language::En,
+        };
+        let reports = [daily("ops"), daily("new")];
+        let now = at(2026, 11, 21, 15, 0);
+        // The analyzer was down from the 18th to now: only today's 08:00 is made up,
+        // and only for the schedule that made reports before.
+        let history = [
+            made(Some("ops"), at(2026, 11, 18, 8, 0)),
+            made(None, at(2026, 11, 20, 9, 0)),
+        ];
+        assert_eq!(
+            missed(&reports, &history, now),
+            vec![(0, at(2026, 11, 21, 8, 0))]
+        );
+        // Made already: nothing to do.
+        let history = [made(Some("ops"), at(2026, 11, 21, 8, 0))];
+        assert_eq!(missed(&reports, &history, now), vec![]);
+        // A new schedule starts at its next due time.
+        assert_eq!(missed(&reports, &[], now), vec![]);
     }
 }
