@@ -404,6 +404,9 @@ struct Record {
     previous: f64,
     /// How far beyond it, as a fraction of the spread seen before.
     excess: f64,
+    /// What was not a record: the extremes seen before, widened by the margin.
+    lower: f64,
+    upper: f64,
 }
 
 impl Extremes {
@@ -418,7 +421,13 @@ impl Extremes {
             } else {
                 (self.lo, (self.lo - x) / spread)
             };
-            (excess > margin).then_some(Record { previous, excess })
+            let pad = margin * (self.hi - self.lo);
+            (excess > margin).then_some(Record {
+                previous,
+                excess,
+                lower: self.lo - pad,
+                upper: self.hi + pad,
+            })
         } else {
             None
         };
@@ -558,7 +567,7 @@ impl Novelty {
         } else {
             None
         };
-        let falling = self.before.iter().all(|b| x <= *b);
+        let falling = !self.before.is_empty() && self.before.iter().all(|b| x <= *b);
         self.before.push_back(x);
         if self.before.len() >= self.c.shape_len * self.c.block {
             self.before.pop_front();
@@ -596,10 +605,7 @@ impl Novelty {
         let half = self.c.threshold * range;
         let expected = novel.and_then(|j| j.nearest).unwrap_or(x);
         let (lower, upper) = match (novel, record) {
-            (None, Some(_)) => {
-                let pad = self.c.record_margin * (self.extremes.hi - self.extremes.lo);
-                (self.extremes.lo - pad, self.extremes.hi + pad)
-            }
+            (None, Some(r)) => (r.lower, r.upper),
             _ => (expected - half, expected + half),
         };
         let reason = match (fired, record, novel) {
@@ -984,5 +990,19 @@ mod tests {
         // The first is too early; the second fires before the shapes' warm-up ends.
         let (fired, _) = run(&series);
         assert_eq!(fired.first(), Some(&200), "{fired:?}");
+        // Its band is what would not have been a record: the extremes before it,
+        // widened by the margin.
+        let mut d = detector();
+        let v = series
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| d.update_at(i as i64 * 300_000, Some(*v)))
+            .find(Verdict::is_anomaly)
+            .unwrap();
+        let upper = v.upper.unwrap();
+        let lower = v.lower.unwrap();
+        assert!(30.0 < upper && upper < 32.0, "{upper}");
+        assert!(7.0 < lower && lower < 9.0, "{lower}");
+        assert!(v.score >= 0.5, "{}", v.score);
     }
 }
