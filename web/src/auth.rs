@@ -4,8 +4,9 @@
 //! - `POST /api/v1/login` checks `{"username","password"}` against `web.users`
 //!   (argon2id, in `spawn_blocking`, at most [`MAX_PARALLEL_HASHES`] at once; an
 //!   unknown user costs the same hash as a known one) and sets the session cookie
-//!   [`SESSION_COOKIE`] (`HttpOnly; SameSite=Strict; Path=/`, `Secure` under TLS,
-//!   `Max-Age` = `web.session_ttl`). More than `web.login_attempts_per_minute` failed
+//!   [`SESSION_COOKIE`] (`HttpOnly; SameSite=Strict; Path=/`, `Max-Age` =
+//!   `web.session_ttl`; under TLS `Secure` and named [`SECURE_SESSION_COOKIE`], whose
+//!   `__Host-` prefix makes browsers refuse it from a sibling domain or plain HTTP). More than `web.login_attempts_per_minute` failed
 //!   logins from one client address in a minute: 429 with `Retry-After`.
 //! - [`require_auth`] lets a request through with a live session, or with
 //!   `Authorization: Bearer <token>` from `web.api_tokens`, which is read-only (GET
@@ -49,8 +50,10 @@ use crate::config::WebSettings;
 use crate::error::AppError;
 use crate::state::AppState;
 
-/// The session cookie's name.
+/// The session cookie's name over plain HTTP.
 pub const SESSION_COOKIE: &str = "hs_session";
+/// The session cookie's name under TLS.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-hs_session";
 
 /// The header that carries the session's CSRF token on state-changing requests.
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -166,31 +169,40 @@ impl Auth {
         self.clock.read().unwrap_or_else(|p| p.into_inner()).now()
     }
 
+    /// The session cookie's name: [`SECURE_SESSION_COOKIE`] under TLS.
+    pub fn cookie_name(&self) -> &'static str {
+        if self.secure_cookies {
+            SECURE_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
+        }
+    }
+
     /// The `Set-Cookie` value that starts session `id`.
     fn session_cookie(&self, id: &str) -> Option<HeaderValue> {
-        let secure = if self.secure_cookies { "; Secure" } else { "" };
-        let cookie = format!(
-            "{SESSION_COOKIE}={id}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
-            self.session_ttl.as_secs()
-        );
-        HeaderValue::from_str(&cookie).ok()
+        self.set_cookie(id, self.session_ttl.as_secs())
     }
 
     /// The `Set-Cookie` value that removes the session cookie.
     fn clearing_cookie(&self) -> HeaderValue {
-        if self.secure_cookies {
-            HeaderValue::from_static(
-                "hs_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict; Secure",
-            )
-        } else {
-            HeaderValue::from_static("hs_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict")
-        }
+        self.set_cookie("", 0)
+            .unwrap_or_else(|| HeaderValue::from_static("hs_session=; Max-Age=0"))
+    }
+
+    fn set_cookie(&self, value: &str, max_age: u64) -> Option<HeaderValue> {
+        let secure = if self.secure_cookies { "; Secure" } else { "" };
+        let cookie = format!(
+            "{}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}",
+            self.cookie_name()
+        );
+        HeaderValue::from_str(&cookie).ok()
     }
 
     /// The live session named by the request's cookie, with its id.
     fn session(&self, headers: &HeaderMap) -> Option<(String, Session)> {
         let now = self.now();
-        session_ids(headers).find_map(|id| self.sessions.get(id, now).map(|s| (id.to_owned(), s)))
+        session_ids(headers, self.cookie_name())
+            .find_map(|id| self.sessions.get(id, now).map(|s| (id.to_owned(), s)))
     }
 
     /// The name of the API token `presented`, comparing with every configured token
@@ -256,16 +268,16 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-/// Every value of the session cookie in the request's `Cookie` headers.
-fn session_ids(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+/// Every value of the cookie `cookie` in the request's `Cookie` headers.
+fn session_ids<'a>(headers: &'a HeaderMap, cookie: &'a str) -> impl Iterator<Item = &'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .filter_map(|pair| {
+        .filter_map(move |pair| {
             let (name, value) = pair.trim().split_once('=')?;
-            (name == SESSION_COOKIE && !value.is_empty()).then_some(value)
+            (name == cookie && !value.is_empty()).then_some(value)
         })
 }
 
@@ -457,7 +469,9 @@ pub async fn require_auth(State(state): State<AppState>, mut req: Request, next:
             resp
         }
         Err(denial) => {
-            let had_cookie = session_ids(req.headers()).next().is_some();
+            let had_cookie = session_ids(req.headers(), state.auth.cookie_name())
+                .next()
+                .is_some();
             tracing::debug!(
                 message = "request refused",
                 reason = ?denial,
@@ -555,7 +569,9 @@ async fn login(State(state): State<AppState>, req: Request) -> Response {
 /// `POST /api/v1/logout` (session and CSRF token required): ends the session; 204.
 async fn logout(State(state): State<AppState>, req: Request) -> Response {
     let auth = &state.auth;
-    let had_cookie = session_ids(req.headers()).next().is_some();
+    let had_cookie = session_ids(req.headers(), auth.cookie_name())
+        .next()
+        .is_some();
     match checked_session(auth, req.method(), req.uri(), req.headers()) {
         Ok((id, session)) => {
             auth.sessions.remove(&id);
@@ -578,7 +594,9 @@ async fn session(State(state): State<AppState>, req: Request) -> Response {
                 .into_response()
         }
         None => {
-            let had_cookie = session_ids(req.headers()).next().is_some();
+            let had_cookie = session_ids(req.headers(), auth.cookie_name())
+                .next()
+                .is_some();
             Denial::NotLoggedIn.response(auth, req.method(), req.uri(), had_cookie)
         }
     }
@@ -659,9 +677,18 @@ mod tests {
             ("cookie", "a=1; hs_session=abc; b=2"),
             ("cookie", "hs_session=def"),
         ]);
-        assert_eq!(session_ids(&h).collect::<Vec<_>>(), ["abc", "def"]);
+        assert_eq!(
+            session_ids(&h, SESSION_COOKIE).collect::<Vec<_>>(),
+            ["abc", "def"]
+        );
+        assert_eq!(session_ids(&h, SECURE_SESSION_COOKIE).count(), 0);
         let h = headers(&[("cookie", "hs_session_x=1; xhs_session=2; hs_session=")]);
-        assert_eq!(session_ids(&h).count(), 0);
+        assert_eq!(session_ids(&h, SESSION_COOKIE).count(), 0);
+        let h = headers(&[("cookie", "hs_session=abc; __Host-hs_session=def")]);
+        assert_eq!(
+            session_ids(&h, SECURE_SESSION_COOKIE).collect::<Vec<_>>(),
+            ["def"]
+        );
     }
 
     #[test]

@@ -198,8 +198,8 @@ fn session_cookie(headers: &HeaderMap) -> (String, Vec<String>) {
         .get_all(SET_COOKIE)
         .iter()
         .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.starts_with("hs_session="))
-        .expect("a hs_session cookie");
+        .find(|c| c.starts_with("hs_session=") || c.starts_with("__Host-hs_session="))
+        .expect("a session cookie");
     let mut parts = set_cookie.split(';').map(|p| p.trim().to_owned());
     let pair = parts.next().unwrap();
     (pair, parts.collect())
@@ -884,12 +884,29 @@ async fn tls_serves_secure_cookies_and_reloads_on_sighup() {
     );
     let resp = login_response(&client, &web, USER, PASSWORD).await;
     assert_eq!(resp.status(), StatusCode::OK);
-    let (_, attributes) = session_cookie(resp.headers());
-    for wanted in ["Secure", "HttpOnly", "SameSite=Strict"] {
+    let (pair, attributes) = session_cookie(resp.headers());
+    // __Host-: browsers take it only from a secure origin, for the whole host.
+    assert!(pair.starts_with("__Host-hs_session="), "{pair}");
+    assert!(!attributes.iter().any(|a| a.starts_with("Domain")));
+    for wanted in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(
             attributes.contains(&wanted.to_owned()),
             "{wanted} in {attributes:?}"
         );
+    }
+    // The session is read under that name only.
+    let id = pair.strip_prefix("__Host-hs_session=").unwrap();
+    for (cookie, status) in [
+        (format!("__Host-hs_session={id}"), StatusCode::OK),
+        (format!("hs_session={id}"), StatusCode::UNAUTHORIZED),
+    ] {
+        let resp = client
+            .get(web.url("/api/v1/session"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), status, "{cookie}");
     }
     // Plain HTTP on the TLS port gets nowhere.
     let plain = client_builder().build().unwrap();

@@ -305,7 +305,7 @@ pub fn document() -> Value {
         "components": {
             "securitySchemes": {
                 "bearer": { "type": "http", "scheme": "bearer", "description": "A read-only API token from web.api_tokens (GET only)." },
-                "session": { "type": "apiKey", "in": "cookie", "name": "hs_session", "description": "From POST /api/v1/login; other methods than GET also need the x-csrf-token header." },
+                "session": { "type": "apiKey", "in": "cookie", "name": "hs_session", "description": "From POST /api/v1/login (named __Host-hs_session under TLS); other methods than GET also need the x-csrf-token header." },
             },
             "responses": {
                 "BadRequest": {
