@@ -6,8 +6,9 @@
 //!   unknown user costs the same hash as a known one) and sets the session cookie
 //!   [`SESSION_COOKIE`] (`HttpOnly; SameSite=Strict; Path=/`, `Max-Age` =
 //!   `web.session_ttl`; under TLS `Secure` and named [`SECURE_SESSION_COOKIE`], whose
-//!   `__Host-` prefix makes browsers refuse it from a sibling domain or plain HTTP). More than `web.login_attempts_per_minute` failed
-//!   logins from one client address in a minute: 429 with `Retry-After`.
+//!   `__Host-` prefix makes browsers refuse it from a sibling domain or plain HTTP).
+//!   More than `web.login_attempts_per_minute` failed logins from one client address
+//!   in a minute: 429 with `Retry-After`.
 //! - [`require_auth`] lets a request through with a live session, or with
 //!   `Authorization: Bearer <token>` from `web.api_tokens`, which is read-only (GET
 //!   and HEAD only). With a session, every other method must carry [`CSRF_HEADER`]
