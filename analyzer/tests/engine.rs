@@ -626,3 +626,47 @@ async fn a_firing_warning_escalates_to_critical() {
         "{h}"
     );
 }
+
+/// The analyzer queues a notification, then crashes before it saves its state: after
+/// the restart it judges the same steps again and finds the same transition, but the
+/// outbox already holds it, so it is not queued (or sent) twice.
+#[tokio::test]
+async fn a_crash_between_queuing_and_saving_queues_nothing_twice() {
+    use hostscope_analyzer::engine::Sink;
+    use hostscope_analyzer::notify::Outbox;
+    use std::sync::Arc;
+
+    let influx = TestInflux::start();
+    let client = influx.client(DB).await;
+    let base = base_time();
+    let lines: Vec<String> = (-60..0)
+        .map(|i| {
+            cpu_line(
+                "web-1",
+                base + i * MIN,
+                if i >= -10 { 95.0 } else { normal(i) },
+            )
+        })
+        .collect();
+    write(&client, &lines).await;
+    let state = tempfile::tempdir().unwrap();
+    let rules = rules_from(CPU_RULE, &["email"]);
+    let run = async |rules: Vec<Rule>| {
+        let outbox = Arc::new(Outbox::open(state.path()).unwrap());
+        let mut e = engine(&client, rules, state.path(), Duration::ZERO, GroupBy::Host);
+        e.set_sink(Sink {
+            outbox: outbox.clone(),
+            wake: Arc::new(tokio::sync::Notify::new()),
+        });
+        let cycle = e.evaluate(base).await;
+        (events(&cycle), outbox.len())
+    };
+    let (first, queued) = run(rules.clone()).await;
+    assert_eq!(first, vec![ev("cpu-high", "web-1", EventKind::Firing)]);
+    assert_eq!(queued, 1);
+    // The crash: the state saved after queuing is lost.
+    std::fs::remove_file(state.path().join("alerts.json")).unwrap();
+    let (again, queued) = run(rules).await;
+    assert_eq!(again, first, "the same transition is found again");
+    assert_eq!(queued, 1, "and not queued a second time");
+}

@@ -298,6 +298,32 @@ timeout = "5s"
         (0, 1, 0, 0),
         "counters since this open"
     );
+
+    // The same events queued again (an analyzer that crashed after queuing but before
+    // saving its state judges the same steps again) are not sent again, also after a
+    // restart.
+    let email = ["email".to_owned()];
+    let again = outbox.enqueue(&notification(), &email, NOW + 3_700_000);
+    assert_eq!(again.unwrap(), Vec::<String>::new());
+    drop(outbox);
+    let outbox = Outbox::open(&s.state_dir).unwrap();
+    let again = outbox.enqueue(&notification(), &email, NOW + 3_800_000);
+    assert_eq!(again.unwrap(), Vec::<String>::new());
+    // A group with that event and a new one queues the new one alone.
+    let mut n = notification();
+    let mut resolved = event("cpu-ewma", "web-1", EventKind::Resolved);
+    resolved.at_ms += 600_000;
+    n.events.push(resolved);
+    assert_eq!(
+        outbox.enqueue(&n, &email, NOW + 3_900_000).unwrap().len(),
+        1
+    );
+    let report = outbox.deliver_due(NOW + 3_900_000, &notifier).await;
+    assert_eq!((report.sent, report.pending), (1, 0), "{report:?}");
+    let messages = server.messages();
+    assert_eq!(messages.len(), 2);
+    let msg = MessageParser::default().parse(&messages[1]).unwrap();
+    assert_eq!(msg.subject(), Some("[CRITICAL] web-1: cpu-ewma resolved"));
 }
 
 /// One request as the receiver saw it.

@@ -10,6 +10,13 @@
 //! successful send and the file's removal sends that message again after the restart:
 //! delivery is at least once, exactly once when nothing crashes.
 //!
+//! Events are queued once per channel: an event (alert id, kind, time, severity)
+//! already waiting, or sent or given up within [`NOTIFIED_KEPT`], is left out of a
+//! later [`Outbox::enqueue`]. So when the analyzer crashes after queuing a group but
+//! before saving its state, and judges the same steps again after the restart, nothing
+//! is sent twice. What was sent is remembered in `<state_dir>/notified/`, one empty
+//! file per (channel, event), written before the delivery's own file is removed.
+//!
 //! Time comes from the caller (`now_ms`), so tests need no sleeping.
 //!
 //! Retries: after the n-th failure the next attempt is `initial_backoff · 2^(n-1)`
@@ -28,9 +35,21 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::config::RetryPolicy;
-use super::{Notification, Notifier, NotifyError};
+use super::{AlertEvent, Notification, Notifier, NotifyError};
+use crate::state::stable_id;
 
 const FILE_VERSION: u32 = 1;
+
+/// How long a sent event is remembered, so that it is not queued again.
+pub const NOTIFIED_KEPT: Duration = Duration::from_secs(48 * 3600);
+
+/// The key of `event` on `channel`: what makes it the same delivery again.
+fn event_key(channel: &str, event: &AlertEvent) -> String {
+    let kind = serde_json::to_string(&event.kind).unwrap_or_default();
+    let severity = serde_json::to_string(&event.severity).unwrap_or_default();
+    let at = event.at_ms.to_string();
+    stable_id(&[channel, &event.id, &kind, &at, &severity])
+}
 
 /// What is on disk for one delivery.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -87,6 +106,10 @@ pub struct DeliveryReport {
 #[derive(Debug, Default)]
 struct Index {
     pending: BTreeMap<String, Meta>,
+    /// Keys of the events waiting, sent or given up (see [`event_key`]).
+    queued: BTreeSet<String>,
+    /// When `<state_dir>/notified` was last pruned (unix ms).
+    pruned_ms: i64,
     next_seq: u64,
     stats: OutboxStats,
 }
@@ -96,6 +119,8 @@ struct Index {
 #[derive(Debug)]
 pub struct Outbox {
     dir: PathBuf,
+    /// `<state_dir>/notified`: one file per event sent or given up.
+    notified: PathBuf,
     index: Mutex<Index>,
     /// One delivery pass at a time, so no message is sent twice concurrently.
     pass: tokio::sync::Mutex<()>,
@@ -108,7 +133,9 @@ impl Outbox {
     pub fn open(state_dir: &Path) -> Result<Self, NotifyError> {
         let dir = state_dir.join("outbox");
         fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
+        let notified = state_dir.join("notified");
         let mut index = Index::default();
+        index.queued = load_notified(&notified)?;
         let listing = fs::read_dir(&dir).map_err(io(format!("cannot list {}", dir.display())))?;
         for entry in listing {
             let entry = entry.map_err(io(format!("cannot list {}", dir.display())))?;
@@ -123,6 +150,9 @@ impl Outbox {
             };
             match read_entry(&path) {
                 Ok(e) => {
+                    for event in &e.notification.events {
+                        index.queued.insert(event_key(&e.channel, event));
+                    }
                     index.pending.insert(
                         id.to_owned(),
                         Meta {
@@ -137,6 +167,7 @@ impl Outbox {
         index.stats.pending = index.pending.len() as u64;
         Ok(Outbox {
             dir,
+            notified,
             index: Mutex::new(index),
             pass: tokio::sync::Mutex::new(()),
         })
@@ -155,8 +186,9 @@ impl Outbox {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Queue `n` for each of `channels` (duplicates once), due now. On disk before this
-    /// returns. Returns the deliveries' ids.
+    /// Queue `n` for each of `channels` (duplicates once), due now, without the events
+    /// already queued on that channel (none left: nothing is queued there). On disk
+    /// before this returns. Returns the deliveries' ids.
     pub fn enqueue(
         &self,
         n: &Notification,
@@ -165,8 +197,21 @@ impl Outbox {
     ) -> Result<Vec<String>, NotifyError> {
         let mut seen = BTreeSet::new();
         let mut written: Vec<(String, String)> = Vec::new();
+        let mut keys = Vec::new();
         for channel in channels {
             if !seen.insert(channel.as_str()) {
+                continue;
+            }
+            let events: Vec<AlertEvent> = {
+                let index = self.lock();
+                n.events
+                    .iter()
+                    .filter(|e| !index.queued.contains(&event_key(channel, e)))
+                    .cloned()
+                    .collect()
+            };
+            if events.is_empty() {
+                tracing::info!(message = "notification already queued; not queued again", channel = %channel, group = %n.group);
                 continue;
             }
             let seq = {
@@ -187,7 +232,10 @@ impl Outbox {
                 attempts: 0,
                 next_attempt_ms: now_ms,
                 last_error: None,
-                notification: n.clone(),
+                notification: Notification {
+                    group: n.group.clone(),
+                    events,
+                },
             };
             if let Err(e) = self.write_entry(&id, &entry) {
                 // Leave nothing half-queued: the caller sees the error and may retry
@@ -197,10 +245,17 @@ impl Outbox {
                 }
                 return Err(e);
             }
+            for e in &entry.notification.events {
+                keys.push(event_key(channel, e));
+            }
             written.push((id, channel.clone()));
+        }
+        if written.is_empty() {
+            return Ok(Vec::new());
         }
         sync_dir(&self.dir)?;
         let mut index = self.lock();
+        index.queued.extend(keys);
         for (id, channel) in &written {
             index.pending.insert(
                 id.clone(),
@@ -248,6 +303,7 @@ impl Outbox {
             };
             match notifier.send(&channel, &entry.notification, now_ms).await {
                 Ok(()) => {
+                    self.remember(&entry, now_ms);
                     if let Err(error) = fs::remove_file(&path) {
                         // It would be sent again after a restart; say so.
                         tracing::error!(message = "notification sent, but its outbox file could not be removed", file = %path.display(), %error);
@@ -268,6 +324,7 @@ impl Outbox {
                     let max_age = i64::try_from(policy.max_age.as_millis()).unwrap_or(i64::MAX);
                     if age >= max_age {
                         tracing::error!(message = "notification given up: still failing after the outbox's max age", channel = %channel, group = %entry.notification.group, events = entry.notification.events.len(), attempts = entry.attempts, age_s = age / 1000, last_error = %text);
+                        self.remember(&entry, now_ms);
                         let _ = fs::remove_file(&path);
                         let mut index = self.lock();
                         index.pending.remove(&id);
@@ -326,6 +383,37 @@ impl Outbox {
         self.dir.join(format!("{id}.json"))
     }
 
+    /// Note `entry`'s events as done (sent or given up), before its file goes, and
+    /// forget those older than [`NOTIFIED_KEPT`]. A failure is logged: the worst it
+    /// can do is let a replay after a crash send an event again.
+    fn remember(&self, entry: &Entry, now_ms: i64) {
+        let write = || -> std::io::Result<()> {
+            fs::create_dir_all(&self.notified)?;
+            for e in &entry.notification.events {
+                let key = event_key(&entry.channel, e);
+                fs::write(self.notified.join(&key), now_ms.to_string())?;
+            }
+            fs::File::open(&self.notified)?.sync_all()
+        };
+        if let Err(error) = write() {
+            tracing::warn!(message = "cannot note a sent notification; a replay after a crash could send it again", dir = %self.notified.display(), %error);
+        }
+        // At most once an hour: pruning reads every file.
+        {
+            let mut index = self.lock();
+            if now_ms - index.pruned_ms < 3_600_000 {
+                return;
+            }
+            index.pruned_ms = now_ms;
+        }
+        let kept = i64::try_from(NOTIFIED_KEPT.as_millis()).unwrap_or(i64::MAX);
+        let forgotten = prune_notified(&self.notified, now_ms.saturating_sub(kept));
+        let mut index = self.lock();
+        for key in &forgotten {
+            index.queued.remove(key);
+        }
+    }
+
     fn write_entry(&self, id: &str, entry: &Entry) -> Result<(), NotifyError> {
         let path = self.path(id);
         let tmp = self.dir.join(format!("{id}.json.tmp"));
@@ -347,6 +435,40 @@ impl Outbox {
             }
         })
     }
+}
+
+/// The keys in `dir` (none if it does not exist yet).
+fn load_notified(dir: &Path) -> Result<BTreeSet<String>, NotifyError> {
+    let listing = match fs::read_dir(dir) {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
+        Err(e) => return Err(io(format!("cannot list {}", dir.display()))(e)),
+    };
+    let mut keys = BTreeSet::new();
+    for entry in listing {
+        let entry = entry.map_err(io(format!("cannot list {}", dir.display())))?;
+        keys.insert(entry.file_name().to_string_lossy().into_owned());
+    }
+    Ok(keys)
+}
+
+/// Remove the keys in `dir` noted before `cutoff_ms` (the time written in each file);
+/// returns them.
+fn prune_notified(dir: &Path, cutoff_ms: i64) -> Vec<String> {
+    let Ok(listing) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut gone = Vec::new();
+    for entry in listing.flatten() {
+        let at = fs::read_to_string(entry.path())
+            .ok()
+            .and_then(|t| t.trim().parse::<i64>().ok());
+        // Unreadable: treat as old.
+        if at.is_none_or(|at| at < cutoff_ms) && fs::remove_file(entry.path()).is_ok() {
+            gone.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    gone
 }
 
 /// Milliseconds to wait after the `attempts`-th failure.
