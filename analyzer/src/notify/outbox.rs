@@ -134,8 +134,10 @@ impl Outbox {
         let dir = state_dir.join("outbox");
         fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
         let notified = state_dir.join("notified");
-        let mut index = Index::default();
-        index.queued = load_notified(&notified)?;
+        let mut index = Index {
+            queued: load_notified(&notified)?,
+            ..Index::default()
+        };
         let listing = fs::read_dir(&dir).map_err(io(format!("cannot list {}", dir.display())))?;
         for entry in listing {
             let entry = entry.map_err(io(format!("cannot list {}", dir.display())))?;
