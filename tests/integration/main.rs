@@ -4,4 +4,5 @@
 
 mod collector;
 mod config_doc;
+mod harness;
 mod influx;

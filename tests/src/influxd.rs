@@ -1,7 +1,7 @@
 //! A real InfluxDB 1.x (`influxd`) per test, on a free port with a temp data dir.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use hostscope_core::config::{InfluxSettings, VersionSetting};
@@ -72,7 +72,7 @@ impl TestInflux {
             .open(self.log_path())
             .map_err(|e| e.to_string())?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
-        let child = Command::new(&self.binary)
+        let child = crate::dies_with_the_test(&self.binary)
             .arg("run")
             .arg("-config")
             .arg(&self.config)
@@ -103,6 +103,11 @@ impl TestInflux {
             "influxd did not answer /ping within 30s; log:\n{}",
             self.log_tail()
         ))
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn port(&self) -> u16 {

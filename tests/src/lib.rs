@@ -33,6 +33,17 @@ pub fn require_program(program: &str, install_hint: &str) -> std::path::PathBuf 
     );
 }
 
+/// A command that runs `program` so that the kernel kills it when the thread that
+/// started it ends, even if the test process is SIGKILLed and never runs its `Drop`s
+/// (util-linux `setpriv --pdeathsig`: without `unsafe`, Rust cannot set the signal
+/// between fork and exec itself). Start servers from the test's own thread.
+pub fn dies_with_the_test(program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+    let setpriv = require_program("setpriv", "apt-get install util-linux");
+    let mut command = std::process::Command::new(setpriv);
+    command.args(["--pdeathsig", "KILL", "--"]).arg(program);
+    command
+}
+
 /// Kill a test server's process (if running) and reap it.
 pub(crate) fn kill_child(child: &mut Option<std::process::Child>) {
     if let Some(mut c) = child.take() {

@@ -10,7 +10,7 @@
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::free_port;
@@ -96,7 +96,7 @@ impl TestSmtp {
             .open(self.log_path())
             .map_err(|e| e.to_string())?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
-        let mut command = Command::new(PYTHON);
+        let mut command = crate::dies_with_the_test(PYTHON);
         // `-d` logs the dialogue (AUTH arguments masked), shown when a test fails.
         command
             .args(["-m", "aiosmtpd", "-n", "-d", "-l"])
@@ -165,6 +165,11 @@ impl TestSmtp {
                 String::from_utf8_lossy(new).contains(&line) && connects(self.port)
             }
         }
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn port(&self) -> u16 {
