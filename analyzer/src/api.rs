@@ -13,20 +13,25 @@
 //!   first; `GET /api/v1/reports/{id}` → the report as one self-contained HTML page.
 //! - `GET /healthz` → `ok`.
 //!
-//! It listens on loopback by default and has no authentication of its own: the web
-//! service is the way in for people (with its logins and CSRF checks).
+//! It listens on loopback by default. With `analyzer.api_token` set, every route but
+//! `/healthz` needs `Authorization: Bearer <token>` ([`with_token`]); the web sends
+//! it (`web.analyzer_token`) and stays the way in for people (with its logins and
+//! CSRF checks).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+
+use hostscope_core::secret::{same_secret, ExposeSecret, SecretString};
 
 use crate::engine::{labels_of, Shared};
 use crate::lifecycle::State as LifeState;
@@ -74,6 +79,47 @@ pub fn router(shared: Arc<Shared>, clock: Clock) -> Router {
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(Api { shared, clock })
+}
+
+/// `router` behind `token`, when there is one: every route but `/healthz` answers
+/// 401 without `Authorization: Bearer <token>`.
+pub fn with_token(router: Router, token: Option<SecretString>) -> Router {
+    match token {
+        None => router,
+        Some(token) => router.layer(axum::middleware::from_fn_with_state(
+            Arc::new(token),
+            require_token,
+        )),
+    }
+}
+
+async fn require_token(
+    State(token): State<Arc<SecretString>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if req.uri().path() == "/healthz" {
+        return next.run(req).await;
+    }
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match presented {
+        Some(p) if same_secret(p.as_bytes(), token.expose_secret().as_bytes()) => {
+            next.run(req).await
+        }
+        _ => {
+            let mut resp = error(
+                StatusCode::UNAUTHORIZED,
+                "this API needs Authorization: Bearer <analyzer.api_token>",
+            );
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            resp
+        }
+    }
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {

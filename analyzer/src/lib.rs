@@ -24,6 +24,7 @@ use std::time::Duration;
 use hostscope_core::app::ProgramConfig;
 use hostscope_core::config::{ConfigErrors, HumanDuration, InfluxConfig, InfluxSettings};
 use hostscope_core::influx::Client;
+use hostscope_core::secret::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::engine::{Engine, EngineSettings, GroupBy, Sink};
@@ -52,6 +53,10 @@ pub struct AnalyzerConfig {
     pub state_dir: Option<PathBuf>,
     /// Address of the alerts API (for the web's Alerts page). Default `127.0.0.1:9094`.
     pub listen: Option<String>,
+    /// Bearer token the API requires (all but `/healthz`); at least 16 characters.
+    /// Default none: no authentication, so keep `listen` on loopback or a private
+    /// network.
+    pub api_token: Option<SecretString>,
     /// Rules evaluated at once, at most. Default 4.
     pub concurrency: Option<usize>,
     /// Longest one rule's evaluation may take. Default: the interval.
@@ -83,6 +88,7 @@ pub struct Settings {
     pub interval: Duration,
     pub state_dir: PathBuf,
     pub listen: SocketAddr,
+    pub api_token: Option<SecretString>,
     pub concurrency: usize,
     pub timeout: Duration,
     pub group_by: GroupBy,
@@ -119,6 +125,12 @@ impl ProgramConfig for FileConfig {
                 None
             }
         };
+        if a.api_token
+            .as_ref()
+            .is_some_and(|t| t.expose_secret().len() < 16)
+        {
+            errors.push("analyzer.api_token", "must be at least 16 characters");
+        }
         let concurrency = a.concurrency.unwrap_or(4);
         if concurrency == 0 {
             errors.push("analyzer.concurrency", "must be at least 1");
@@ -161,6 +173,7 @@ impl ProgramConfig for FileConfig {
                         .clone()
                         .unwrap_or_else(|| PathBuf::from("/var/lib/hostscope")),
                     listen,
+                    api_token: a.api_token.clone(),
                     concurrency,
                     timeout,
                     group_by: a.group_by.unwrap_or_default(),
@@ -202,7 +215,10 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyh
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut api_stop = stop_rx.clone();
-    let app = api::router(engine.shared(), api::system_clock());
+    let app = api::with_token(
+        api::router(engine.shared(), api::system_clock()),
+        settings.api_token.clone(),
+    );
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(async move {
         if let Err(e) = axum::serve(listener, app)

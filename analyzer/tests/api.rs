@@ -44,6 +44,11 @@ fn rules() -> Vec<rules::Rule> {
 
 /// An API over a state with one firing alert on `web-1` and one pending on `<b>`.
 async fn start() -> Api {
+    start_with(None).await
+}
+
+/// The API, behind `token` when one is given.
+async fn start_with(token: Option<&str>) -> Api {
     let state = tempfile::tempdir().unwrap();
     let mut store = Store::default();
     for (host, st) in [("web-1", State::Firing), ("<b>\"x'", State::Pending)] {
@@ -84,7 +89,10 @@ async fn start() -> Api {
     )
     .unwrap();
     let shared = engine.shared();
-    let app = api::router(shared.clone(), Arc::new(|| NOW));
+    let app = api::with_token(
+        api::router(shared.clone(), Arc::new(|| NOW)),
+        token.map(|t| hostscope_core::secret::SecretString::from(t.to_owned())),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -126,6 +134,54 @@ impl Api {
             serde_json::from_slice(&r.bytes().await.unwrap()).unwrap(),
         )
     }
+}
+
+#[tokio::test]
+async fn a_token_guards_everything_but_healthz() {
+    const TOKEN: &str = "analyzer-token-0123456789";
+    let api = start_with(Some(TOKEN)).await;
+    let url = |path: &str| format!("{}{path}", api.base);
+    for path in [
+        "/api/v1/alerts",
+        "/api/v1/silences",
+        "/api/v1/rules",
+        "/nowhere",
+    ] {
+        for auth in [None, Some("Bearer wrong-token-0123456789"), Some(TOKEN)] {
+            let mut req = api.http.get(url(path));
+            if let Some(a) = auth {
+                req = req.header("authorization", a);
+            }
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), 401, "{path} {auth:?}");
+            assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+            let body: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+            assert!(body["error"]
+                .as_str()
+                .unwrap()
+                .contains("analyzer.api_token"));
+        }
+        let resp = api
+            .http
+            .get(url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let want = if path == "/nowhere" { 404 } else { 200 };
+        assert_eq!(resp.status(), want, "{path}");
+    }
+    let resp = api
+        .http
+        .post(url("/api/v1/silences"))
+        .body(r#"{"host": "web-1", "duration": "1h"}"#)
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401, "writes too");
+    let resp = api.http.get(url("/healthz")).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "health checks need no token");
 }
 
 #[tokio::test]

@@ -50,6 +50,7 @@ use self::session::SessionStore;
 use crate::config::WebSettings;
 use crate::error::AppError;
 use crate::state::AppState;
+use hostscope_core::secret::same_secret;
 
 /// The session cookie's name over plain HTTP.
 pub const SESSION_COOKIE: &str = "hs_session";
@@ -211,7 +212,7 @@ impl Auth {
     fn token_name(&self, presented: &str) -> Option<String> {
         let mut found = None;
         for t in &self.tokens {
-            if ct_eq(t.token.expose_secret().as_bytes(), presented.as_bytes()) {
+            if same_secret(t.token.expose_secret().as_bytes(), presented.as_bytes()) {
                 found = Some(t.name.clone());
             }
         }
@@ -233,7 +234,7 @@ impl Auth {
         tokio::task::spawn_blocking(move || {
             let mut found: Option<&User> = None;
             for u in users.iter() {
-                if ct_eq(u.name.as_bytes(), username.as_bytes()) {
+                if same_secret(u.name.as_bytes(), username.as_bytes()) {
                     found = Some(u);
                 }
             }
@@ -258,15 +259,6 @@ impl Auth {
         .await
         .map_err(|e| AppError::Internal(format!("password check failed: {e}")))
     }
-}
-
-/// Compare two byte strings in time that depends only on their lengths.
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
 }
 
 /// Every value of the cookie `cookie` in the request's `Cookie` headers.
@@ -425,7 +417,7 @@ fn checked_session(
             .get(CSRF_HEADER)
             .map(|v| v.as_bytes())
             .unwrap_or_default();
-        if !ct_eq(presented, session.csrf_token.as_bytes()) {
+        if !same_secret(presented, session.csrf_token.as_bytes()) {
             return Err(Denial::Csrf);
         }
     }
@@ -690,14 +682,6 @@ mod tests {
             session_ids(&h, SECURE_SESSION_COOKIE).collect::<Vec<_>>(),
             ["def"]
         );
-    }
-
-    #[test]
-    fn constant_time_eq() {
-        assert!(ct_eq(b"abc", b"abc"));
-        assert!(!ct_eq(b"abc", b"abd"));
-        assert!(!ct_eq(b"abc", b"abcd"));
-        assert!(ct_eq(b"", b""));
     }
 
     #[test]

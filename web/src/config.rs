@@ -42,6 +42,8 @@ pub struct WebConfig {
     pub login_attempts_per_minute: Option<u32>,
     /// The analyzer's HTTP API, for the Alerts page. Default: none (empty state).
     pub analyzer_url: Option<String>,
+    /// The analyzer's `analyzer.api_token`, sent as a bearer token. Default none.
+    pub analyzer_token: Option<SecretString>,
     /// The collector's interval, to tell when a host went silent (no data for 3
     /// intervals). Default `10s`.
     pub collect_interval: Option<HumanDuration>,
@@ -82,6 +84,7 @@ pub struct WebSettings {
     pub default_language: String,
     pub login_attempts_per_minute: u32,
     pub analyzer_url: Option<Url>,
+    pub analyzer_token: Option<SecretString>,
     pub collect_interval: Duration,
 }
 
@@ -224,6 +227,7 @@ impl WebConfig {
             default_language,
             login_attempts_per_minute: self.login_attempts_per_minute.unwrap_or(5).max(1),
             analyzer_url,
+            analyzer_token: self.analyzer_token.clone(),
             collect_interval: self
                 .collect_interval
                 .unwrap_or(HumanDuration::from_secs(10))

@@ -65,6 +65,15 @@ fn password_hash() -> String {
 impl App {
     /// Serve the app for `server`'s database `DB`, optionally with an analyzer.
     async fn start(server: &TestInflux, analyzer_url: Option<String>) -> App {
+        Self::start_with(server, analyzer_url, None).await
+    }
+
+    /// The same, sending `analyzer_token` to the analyzer.
+    async fn start_with(
+        server: &TestInflux,
+        analyzer_url: Option<String>,
+        analyzer_token: Option<&str>,
+    ) -> App {
         let config = WebConfig {
             listen: Some("127.0.0.1:0".into()),
             users: vec![UserConfig {
@@ -78,6 +87,7 @@ impl App {
             max_range: Some(HumanDuration::from_secs(8 * 86_400)),
             login_attempts_per_minute: Some(100),
             analyzer_url,
+            analyzer_token: analyzer_token.map(|t| SecretString::from(t.to_owned())),
             collect_interval: Some(HumanDuration::from_secs(10)),
             ..WebConfig::default()
         };
@@ -1336,6 +1346,11 @@ struct Analyzer {
 
 impl Analyzer {
     async fn start() -> Analyzer {
+        Self::start_with(None).await
+    }
+
+    /// The analyzer API behind `token` (its `analyzer.api_token`) when given.
+    async fn start_with(token: Option<&str>) -> Analyzer {
         use hostscope_analyzer::engine::{Engine, EngineSettings, GroupBy};
         let state = tempfile::tempdir().unwrap();
         // The engine only loads the (empty) state here; its client is never called.
@@ -1359,17 +1374,19 @@ impl Analyzer {
         .unwrap();
         let seen: Arc<Mutex<Vec<String>>> = Arc::default();
         let record = seen.clone();
-        let app = hostscope_analyzer::api::router(engine.shared(), Arc::new(now_ms)).layer(
-            axum::middleware::from_fn(
-                move |req: axum::extract::Request, next: axum::middleware::Next| {
-                    let record = record.clone();
-                    async move {
-                        record.lock().unwrap().push(req.uri().path().to_owned());
-                        next.run(req).await
-                    }
-                },
-            ),
+        let api = hostscope_analyzer::api::with_token(
+            hostscope_analyzer::api::router(engine.shared(), Arc::new(now_ms)),
+            token.map(|t| SecretString::from(t.to_owned())),
         );
+        let app = api.layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let record = record.clone();
+                async move {
+                    record.lock().unwrap().push(req.uri().path().to_owned());
+                    next.run(req).await
+                }
+            },
+        ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -1489,6 +1506,54 @@ fn hostile_report_ids() -> Vec<String> {
         "1-".to_owned() + &"9".repeat(10),
         "1".repeat(5000),
     ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_sends_the_analyzers_token() {
+    const ANALYZER_TOKEN: &str = "analyzer-token-0123456789";
+    let server = TestInflux::start();
+    let analyzer = Analyzer::start_with(Some(ANALYZER_TOKEN)).await;
+    let url = Some(analyzer.url.clone());
+
+    let app = App::start_with(&server, url.clone(), Some(ANALYZER_TOKEN)).await;
+    assert_eq!(
+        app.ok("/api/v1/reports").await,
+        json!({ "source": "analyzer", "reports": [] })
+    );
+    assert_eq!(app.ok("/api/v1/alerts").await["source"], "analyzer");
+    let session = app.login().await;
+    let (status, body) = app.post(&session, "/api/v1/alerts/nope/ack", "").await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the analyzer's own answer: {body}"
+    );
+
+    // Without it: the analyzer refuses, and the web says why (never a 401 of its own,
+    // which would send the browser to the login page).
+    let bare = App::start(&server, url).await;
+    let session = bare.login().await;
+    let (status, body) = bare.post(&session, "/api/v1/alerts/nope/ack", "").await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("web.analyzer_token"),
+        "{body}"
+    );
+    let (status, _) = bare.get("/api/v1/reports").await;
+    assert!(status.is_server_error(), "{status}");
+    let resp = bare.raw("/reports/1790000000000").await;
+    assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
+    let body: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("web.analyzer_token"),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,6 +25,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hostscope_core::influx::{FieldData, Row, RowSelect, RowsQuery, TimeRange};
+use hostscope_core::secret::ExposeSecret;
 use reqwest::Url;
 use serde_json::{json, Value};
 
@@ -54,6 +55,20 @@ pub(super) fn analyzer_url(base: &Url, segments: &[&str]) -> Option<Url> {
     Some(url)
 }
 
+/// A request to the analyzer: with the timeout, and `web.analyzer_token` as a bearer
+/// token when set.
+pub(super) fn to_analyzer(
+    state: &AppState,
+    method: reqwest::Method,
+    url: Url,
+) -> reqwest::RequestBuilder {
+    let req = state.http.request(method, url).timeout(ANALYZER_TIMEOUT);
+    match &state.settings.analyzer_token {
+        Some(token) => req.bearer_auth(token.expose_secret()),
+        None => req,
+    }
+}
+
 pub(super) fn error_response(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
@@ -61,6 +76,10 @@ pub(super) fn error_response(status: StatusCode, message: &str) -> Response {
 pub(super) fn unavailable() -> Response {
     error_response(StatusCode::SERVICE_UNAVAILABLE, "analyzer unavailable")
 }
+
+/// What the web says when the analyzer refuses its token.
+pub(super) const TOKEN_REFUSED: &str =
+    "the analyzer refused this web's token: web.analyzer_token must be its analyzer.api_token";
 
 pub(super) fn not_configured() -> Response {
     error_response(StatusCode::SERVICE_UNAVAILABLE, "no analyzer configured")
@@ -212,7 +231,7 @@ async fn forward(state: &AppState, segments: &[&str], body: Bytes) -> Response {
     let Some(url) = analyzer_url(base, segments) else {
         return unavailable();
     };
-    let mut req = state.http.post(url).timeout(ANALYZER_TIMEOUT);
+    let mut req = to_analyzer(state, reqwest::Method::POST, url);
     if !body.is_empty() {
         req = req
             .header(header::CONTENT_TYPE, "application/json")
@@ -226,6 +245,11 @@ async fn forward(state: &AppState, segments: &[&str], body: Bytes) -> Response {
         }
     };
     let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    if status == StatusCode::UNAUTHORIZED {
+        // Not the browser's login: passing the 401 on would send it to the login page.
+        tracing::warn!(message = TOKEN_REFUSED);
+        return error_response(StatusCode::BAD_GATEWAY, TOKEN_REFUSED);
+    }
     let bytes = match resp.bytes().await {
         Ok(b) => b,
         Err(error) => {

@@ -22,7 +22,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::alerts::{analyzer_url, error_response, not_configured, unavailable, ANALYZER_TIMEOUT};
+use super::alerts::{
+    analyzer_url, error_response, not_configured, to_analyzer, unavailable, TOKEN_REFUSED,
+};
 use super::params::{Params, RawParams};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -97,14 +99,14 @@ pub(super) async fn fetch_list(
     };
     let url = analyzer_url(base, &["api", "v1", member])
         .ok_or_else(|| "the analyzer URL cannot have a path".to_owned())?;
-    let resp = state
-        .http
-        .get(url)
-        .timeout(ANALYZER_TIMEOUT)
+    let resp = to_analyzer(state, reqwest::Method::GET, url)
         .send()
         .await
         .map_err(|e| format!("GET {member}: {e}"))?;
     let status = resp.status();
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        return Err(format!("GET {member}: {TOKEN_REFUSED}"));
+    }
     if !status.is_success() {
         return Err(format!("GET {member}: the analyzer answered {status}"));
     }
@@ -167,7 +169,7 @@ pub async fn page(
     let Some(url) = analyzer_url(base, &["api", "v1", "reports", &id]) else {
         return unavailable();
     };
-    let resp = match state.http.get(url).timeout(ANALYZER_TIMEOUT).send().await {
+    let resp = match to_analyzer(&state, reqwest::Method::GET, url).send().await {
         Ok(r) => r,
         Err(error) => {
             tracing::warn!(message = "analyzer unavailable", %error);
@@ -181,6 +183,10 @@ pub async fn page(
     if status.is_server_error() {
         tracing::warn!(message = "analyzer unavailable", %status, report = %id);
         return unavailable();
+    }
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        tracing::warn!(message = TOKEN_REFUSED);
+        return bad_gateway(TOKEN_REFUSED);
     }
     if !status.is_success() {
         tracing::warn!(message = "the analyzer refused a report", %status, report = %id);
