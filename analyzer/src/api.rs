@@ -81,6 +81,24 @@ pub fn router(shared: Arc<Shared>, clock: Clock) -> Router {
         .with_state(Api { shared, clock })
 }
 
+/// How long a client has to send a request's headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serve `app` on `listener` until `shutdown`, closing connections whose headers do
+/// not arrive within `header_timeout`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    header_timeout: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    use hostscope_core::serve::{limit_header_reads, until_shutdown};
+    let handle = axum_server::Handle::new();
+    let mut server = axum_server::from_tcp(listener.into_std()?)?.handle(handle.clone());
+    limit_header_reads(server.http_builder(), header_timeout);
+    until_shutdown(server.serve(app.into_make_service()), handle, shutdown).await
+}
+
 /// `router` behind `token`, when there is one: every route but `/healthz` answers
 /// 401 without `Authorization: Bearer <token>`.
 pub fn with_token(router: Router, token: Option<SecretString>) -> Router {

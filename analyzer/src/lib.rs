@@ -221,12 +221,10 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyh
     );
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(async move {
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = api_stop.wait_for(|s| *s).await;
-            })
-            .await
-        {
+        let stopped = async move {
+            let _ = api_stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = api::serve(listener, app, api::HEADER_READ_TIMEOUT, stopped).await {
             tracing::warn!(message = "API server error", error = %e);
         }
     });

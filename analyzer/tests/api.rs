@@ -95,7 +95,8 @@ async fn start_with(token: Option<&str>) -> Api {
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    // As the analyzer serves, with a short header timeout to test it.
+    tokio::spawn(api::serve(listener, app, HEADERS, std::future::pending()));
     Api {
         base: format!("http://{addr}"),
         http: reqwest::Client::new(),
@@ -134,6 +135,18 @@ impl Api {
             serde_json::from_slice(&r.bytes().await.unwrap()).unwrap(),
         )
     }
+}
+
+/// The header timeout of the API under test.
+const HEADERS: Duration = Duration::from_secs(1);
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    let api = start().await;
+    assert_eq!(api.get("/api/v1/rules").await.0, 200);
+    let port: u16 = api.base.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(hostscope_tests::closes_half_sent_headers(port, Duration::from_secs(20)).await);
+    assert_eq!(api.get("/api/v1/rules").await.0, 200, "still serving");
 }
 
 #[tokio::test]

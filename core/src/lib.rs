@@ -6,7 +6,10 @@
 //! - [`influx`]: the one InfluxDB client (1.x, 2.x, 3.x) and the typed query layer that
 //!   renders Flux or InfluxQL.
 //!
-//! Only `influx` does network I/O; `config` reads its one file. Everything else is pure.
+//! - `serve` (feature `serve`): what the analyzer's and the web's HTTP servers share.
+//!
+//! Only `influx` (and `serve`) do network I/O; `config` reads its one file. Everything
+//! else is pure.
 
 pub mod app;
 pub mod calendar;
@@ -16,5 +19,7 @@ pub mod influx;
 pub mod lineproto;
 pub mod point;
 pub mod secret;
+#[cfg(feature = "serve")]
+pub mod serve;
 
 pub use point::{FieldValue, Point, PointBuilder, PointError};

@@ -44,6 +44,23 @@ pub fn dies_with_the_test(program: impl AsRef<std::ffi::OsStr>) -> std::process:
     command
 }
 
+/// Whether the server closes a connection that has sent only part of a request's
+/// headers (waiting at most `patience`).
+pub async fn closes_half_sent_headers(port: u16, patience: std::time::Duration) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    // Closed: the read ends (hyper may answer 408 first); open: the patience runs out.
+    tokio::time::timeout(patience, conn.read_to_end(&mut answer))
+        .await
+        .is_ok()
+}
+
 /// Kill a test server's process (if running) and reap it.
 pub(crate) fn kill_child(child: &mut Option<std::process::Child>) {
     if let Some(mut c) = child.take() {

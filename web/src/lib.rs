@@ -20,7 +20,6 @@ pub mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use axum::middleware::from_fn_with_state;
 use axum::routing::get;
@@ -28,6 +27,7 @@ use axum::Router;
 use hostscope_core::app::ProgramConfig;
 use hostscope_core::config::{ConfigErrors, InfluxConfig, InfluxSettings};
 use hostscope_core::influx::Client;
+use hostscope_core::serve::{limit_header_reads, until_shutdown};
 use serde::Deserialize;
 
 pub use crate::config::{WebConfig, WebSettings};
@@ -131,36 +131,6 @@ pub async fn serve_state(
             Ok(())
         }
     }
-}
-
-/// How long open connections get to finish after shutdown is asked for.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
-/// A client gets `timeout` to send a request's headers, then the connection is closed
-/// (a slowloris client would otherwise hold it open for ever).
-pub(crate) fn limit_header_reads(
-    http: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
-    timeout: Duration,
-) {
-    http.http1()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(timeout);
-}
-
-/// Run `server` until `shutdown` resolves, then give open connections
-/// [`SHUTDOWN_GRACE`] to finish.
-pub(crate) async fn until_shutdown(
-    server: impl Future<Output = std::io::Result<()>>,
-    handle: axum_server::Handle<SocketAddr>,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    tokio::pin!(server);
-    tokio::pin!(shutdown);
-    tokio::select! {
-        result = &mut server => return Ok(result?),
-        () = &mut shutdown => handle.graceful_shutdown(Some(SHUTDOWN_GRACE)),
-    }
-    Ok(server.await?)
 }
 
 /// Run until `shutdown` resolves.

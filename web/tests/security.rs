@@ -697,23 +697,6 @@ fn assert_security_headers(headers: &HeaderMap, what: &str, tls: bool) {
     );
 }
 
-/// Whether the server closes a connection that has sent only part of a request's
-/// headers (waiting at most `patience`).
-async fn closes_half_sent_headers(port: u16, patience: Duration) -> bool {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
-        .await
-        .unwrap();
-    let mut answer = Vec::new();
-    // Closed: the read ends (hyper may answer 408 first); open: the patience runs out.
-    tokio::time::timeout(patience, conn.read_to_end(&mut answer))
-        .await
-        .is_ok()
-}
-
 #[tokio::test]
 async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     let influx = TestInflux::start();
@@ -724,7 +707,7 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     // Wait until it serves.
     let resp = get(&client(), &web, "/healthz", None).await;
     assert_eq!(resp.status(), 200);
-    assert!(closes_half_sent_headers(web.port(), Duration::from_secs(20)).await);
+    assert!(hostscope_tests::closes_half_sent_headers(web.port(), Duration::from_secs(20)).await);
     // Meanwhile complete requests are served as ever.
     let resp = get(&client(), &web, "/healthz", None).await;
     assert_eq!(resp.status(), 200);
@@ -733,7 +716,7 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     // With the default (30 s) the same connection is still open after 3 s.
     let web = Web::start(settings(&influx, |_| {})).await;
     assert_eq!(get(&client(), &web, "/healthz", None).await.status(), 200);
-    assert!(!closes_half_sent_headers(web.port(), Duration::from_secs(3)).await);
+    assert!(!hostscope_tests::closes_half_sent_headers(web.port(), Duration::from_secs(3)).await);
     web.stop().await.unwrap();
 }
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
 use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
+use hostscope_core::serve::{limit_header_reads, until_shutdown};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
@@ -180,7 +181,7 @@ pub async fn serve_tls(
 }
 
 /// Serve HTTPS with `tls` until `shutdown` resolves, then give open connections
-/// [`crate::SHUTDOWN_GRACE`] to finish; a client gets `header_timeout` to send a request's
+/// [`hostscope_core::serve::SHUTDOWN_GRACE`] to finish; a client gets `header_timeout` to send a request's
 /// headers. Reload with [`TlsConfig::reload`] on a clone of `tls`.
 pub async fn serve_tls_config(
     listener: tokio::net::TcpListener,
@@ -192,8 +193,8 @@ pub async fn serve_tls_config(
     let listener = listener.into_std()?;
     let handle = axum_server::Handle::new();
     let mut server = axum_server::from_tcp_rustls(listener, tls.rustls)?.handle(handle.clone());
-    crate::limit_header_reads(server.http_builder(), header_timeout);
-    crate::until_shutdown(server.serve(app), handle, shutdown).await
+    limit_header_reads(server.http_builder(), header_timeout);
+    Ok(until_shutdown(server.serve(app), handle, shutdown).await?)
 }
 
 #[cfg(test)]
