@@ -92,10 +92,10 @@ pub async fn serve(
     header_timeout: Duration,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
-    use hostscope_core::serve::{limit_header_reads, until_shutdown};
+    use hostscope_core::serve::{http1_with_header_timeout, until_shutdown};
     let handle = axum_server::Handle::new();
-    let mut server = axum_server::from_tcp(listener.into_std()?)?.handle(handle.clone());
-    limit_header_reads(server.http_builder(), header_timeout);
+    let server = axum_server::from_tcp(listener.into_std()?)?.handle(handle.clone());
+    let server = http1_with_header_timeout(server, header_timeout);
     until_shutdown(server.serve(app.into_make_service()), handle, shutdown).await
 }
 

@@ -24,7 +24,7 @@ use std::time::Duration;
 use hostscope_core::app::ProgramConfig;
 use hostscope_core::config::{ConfigErrors, HumanDuration, InfluxConfig, InfluxSettings};
 use hostscope_core::influx::Client;
-use hostscope_core::secret::{ExposeSecret, SecretString};
+use hostscope_core::secret::{token_problem, ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::engine::{Engine, EngineSettings, GroupBy, Sink};
@@ -125,11 +125,12 @@ impl ProgramConfig for FileConfig {
                 None
             }
         };
-        if a.api_token
+        if let Some(problem) = a
+            .api_token
             .as_ref()
-            .is_some_and(|t| t.expose_secret().len() < 16)
+            .and_then(|t| token_problem(t.expose_secret()))
         {
-            errors.push("analyzer.api_token", "must be at least 16 characters");
+            errors.push("analyzer.api_token", problem);
         }
         let concurrency = a.concurrency.unwrap_or(4);
         if concurrency == 0 {

@@ -706,7 +706,7 @@ mod tests {
         let errs = errors_of(&rule("1d"), &[]).join("\n");
         assert!(
             errs.contains(
-                "rules[0].window: (rule \"n\") holds 288 steps, but this detector learns for 300 before it judges one; make it at least 301 steps long"
+                "rules[0].window: (rule \"n\") holds 288 steps, but this detector learns for 305 before it judges one; make it at least 306 steps long"
             ),
             "{errs}"
         );

@@ -10,14 +10,22 @@ use std::time::Duration;
 /// How long open connections get to finish after shutdown is asked for.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// A client gets `timeout` to send a request's headers, then the connection is closed.
-pub fn limit_header_reads(
-    http: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+/// `server` speaking HTTP/1 only, where a client gets `timeout` from the moment it
+/// connects to send a request's headers, then the connection is closed. (Serving
+/// HTTP/2 too, hyper first waits, without any timer, for the bytes that tell the two
+/// apart, and HTTP/2 has no header timeout: a client that sends nothing, or only the
+/// HTTP/2 preface, would hold the connection for ever.)
+pub fn http1_with_header_timeout<A>(
+    server: axum_server::Server<SocketAddr, A>,
     timeout: Duration,
-) {
-    http.http1()
+) -> axum_server::Server<SocketAddr, A> {
+    let mut server = server.http1_only();
+    server
+        .http_builder()
+        .http1()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(timeout);
+    server
 }
 
 /// Run `server` (an axum-server `serve` future driven by `handle`) until `shutdown`

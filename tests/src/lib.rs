@@ -44,21 +44,41 @@ pub fn dies_with_the_test(program: impl AsRef<std::ffi::OsStr>) -> std::process:
     command
 }
 
-/// Whether the server closes a connection that has sent only part of a request's
-/// headers (waiting at most `patience`).
-pub async fn closes_half_sent_headers(port: u16, patience: std::time::Duration) -> bool {
+/// What slow clients send before they stall, and whether an HTTP/1 server waits for
+/// its header timeout before closing (an HTTP/2 preface is refused at once).
+pub const STALLED_CLIENTS: [(&str, &[u8], bool); 3] = [
+    ("nothing", b"", true),
+    (
+        "half a header",
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ",
+        true,
+    ),
+    (
+        "the HTTP/2 preface",
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        false,
+    ),
+];
+
+/// How long the server on `port` keeps a connection open that sent `bytes` and then
+/// stalled: `None` if it is still open after `patience`.
+pub async fn held_open_for(
+    port: u16,
+    bytes: &[u8],
+    patience: std::time::Duration,
+) -> Option<std::time::Duration> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();
-    conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
-        .await
-        .unwrap();
+    let start = std::time::Instant::now();
+    conn.write_all(bytes).await.unwrap();
     let mut answer = Vec::new();
     // Closed: the read ends (hyper may answer 408 first); open: the patience runs out.
     tokio::time::timeout(patience, conn.read_to_end(&mut answer))
         .await
-        .is_ok()
+        .ok()
+        .map(|_| start.elapsed())
 }
 
 /// Kill a test server's process (if running) and reap it.

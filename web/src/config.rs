@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use hostscope_core::config::{ConfigErrors, HumanDuration};
+use hostscope_core::secret::token_problem;
 use ipnet::IpNet;
 use reqwest::Url;
 use secrecy::SecretString;
@@ -138,12 +139,18 @@ impl WebConfig {
         }
         for (i, t) in self.api_tokens.iter().enumerate() {
             use secrecy::ExposeSecret;
-            if t.token.expose_secret().len() < 16 {
-                errors.push(
-                    format!("web.api_tokens[{i}].token"),
-                    "must be at least 16 characters",
-                );
+            if let Some(problem) = token_problem(t.token.expose_secret()) {
+                errors.push(format!("web.api_tokens[{i}].token"), problem);
             }
+        }
+        if let Some(problem) = self.analyzer_token.as_ref().and_then(|t| {
+            use secrecy::ExposeSecret;
+            token_problem(t.expose_secret())
+        }) {
+            errors.push("web.analyzer_token", problem);
+        }
+        if self.analyzer_token.is_some() && self.analyzer_url.is_none() {
+            errors.push("web.analyzer_token", "is set without web.analyzer_url");
         }
         let tls = match (&self.tls_cert, &self.tls_key) {
             (Some(c), Some(k)) => Some((c.clone(), k.clone())),
@@ -212,8 +219,10 @@ impl WebConfig {
             .header_read_timeout
             .unwrap_or(HumanDuration::from_secs(30))
             .get();
-        if header_read_timeout < Duration::from_secs(1) {
-            errors.push("web.header_read_timeout", "must be at least 1s");
+        if header_read_timeout < Duration::from_secs(1)
+            || header_read_timeout > Duration::from_secs(600)
+        {
+            errors.push("web.header_read_timeout", "must be between 1s and 10m");
         }
         Some(WebSettings {
             listen: listen?,

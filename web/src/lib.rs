@@ -27,7 +27,7 @@ use axum::Router;
 use hostscope_core::app::ProgramConfig;
 use hostscope_core::config::{ConfigErrors, InfluxConfig, InfluxSettings};
 use hostscope_core::influx::Client;
-use hostscope_core::serve::{limit_header_reads, until_shutdown};
+use hostscope_core::serve::{http1_with_header_timeout, until_shutdown};
 use serde::Deserialize;
 
 pub use crate::config::{WebConfig, WebSettings};
@@ -121,8 +121,8 @@ pub async fn serve_state(
                 }
             };
             let handle = axum_server::Handle::new();
-            let mut server = axum_server::from_tcp(listener.into_std()?)?.handle(handle.clone());
-            limit_header_reads(server.http_builder(), header_timeout);
+            let server = axum_server::from_tcp(listener.into_std()?)?.handle(handle.clone());
+            let server = http1_with_header_timeout(server, header_timeout);
             let served = until_shutdown(server.serve(app), handle, shutdown).await;
             if let Some(task) = hup {
                 task.abort();

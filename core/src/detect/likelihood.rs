@@ -189,15 +189,20 @@ impl NoveltyConfig {
     /// Problems with the parameters, each naming its key.
     pub fn problems(&self) -> Vec<(String, String)> {
         let mut p = Vec::new();
-        let mut at_least = |key: &str, v: usize, min: usize| {
+        let mut between = |key: &str, v: usize, min: usize, max: usize| {
             if v < min {
                 p.push((key.to_owned(), format!("{v} is too small; at least {min}")));
+            } else if v > max {
+                p.push((key.to_owned(), format!("{v} is too large; at most {max}")));
             }
         };
-        at_least("shape_len", self.shape_len, 1);
-        at_least("block", self.block, 1);
-        at_least("memory", self.memory, 1);
-        at_least("range_window", self.range_window, 2);
+        between("shape_len", self.shape_len, 1, 64);
+        between("block", self.block, 1, 1440);
+        between("memory", self.memory, 1, 100_000);
+        between("range_window", self.range_window, 2, 1_000_000);
+        between("suppress", self.suppress, 0, 1_000_000);
+        between("warmup", self.warmup, 0, 1_000_000);
+        between("record_warmup", self.record_warmup, 0, 1_000_000);
         let mut within = |key: &str, v: f64, lo: f64, hi: f64| {
             if !(v >= lo && v <= hi) {
                 p.push((key.to_owned(), format!("{v} is not in [{lo}, {hi}]")));
@@ -421,7 +426,7 @@ impl Extremes {
             } else {
                 (self.lo, (self.lo - x) / spread)
             };
-            let pad = margin * (self.hi - self.lo);
+            let pad = margin * spread;
             (excess > margin).then_some(Record {
                 previous,
                 excess,
@@ -567,7 +572,9 @@ impl Novelty {
         } else {
             None
         };
-        let falling = !self.before.is_empty() && self.before.iter().all(|b| x <= *b);
+        // At or below every point before it, and below one of them: a stuck or flat
+        // stretch is not falling.
+        let falling = self.before.iter().all(|b| x <= *b) && self.before.iter().any(|b| x < *b);
         self.before.push_back(x);
         if self.before.len() >= self.c.shape_len * self.c.block {
             self.before.pop_front();
@@ -604,9 +611,9 @@ impl Novelty {
         let range = self.values.range();
         let half = self.c.threshold * range;
         let expected = novel.and_then(|j| j.nearest).unwrap_or(x);
-        let (lower, upper) = match (novel, record) {
-            (None, Some(r)) => (r.lower, r.upper),
-            _ => (expected - half, expected + half),
+        let (lower, upper) = match record {
+            Some(r) => (r.lower, r.upper),
+            None => (expected - half, expected + half),
         };
         let reason = match (fired, record, novel) {
             (false, _, _) => String::new(),
@@ -870,6 +877,17 @@ mod tests {
         let keys: Vec<String> = c.problems().into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys, vec!["block", "threshold"]);
         assert!(NoveltyConfig::default().problems().is_empty());
+        // Sizes that would exhaust memory or overflow are refused too.
+        let c = NoveltyConfig {
+            range_window: usize::MAX,
+            shape_len: 1000,
+            record_margin: -1.0,
+            ..Default::default()
+        };
+        let problems = c.problems();
+        let keys: Vec<&str> = problems.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, vec!["shape_len", "range_window", "record_margin"]);
+        assert!(problems[0].1.contains("at most 64"), "{problems:?}");
     }
 
     fn shapes_only() -> NoveltyConfig {
@@ -924,6 +942,16 @@ mod tests {
         assert_eq!(after_learning(&fired), vec![LEARNT + 550]);
         let at = scores.len() - (series.len() - (LEARNT + 550));
         assert!(scores[at] >= 0.5, "{}", scores[at]);
+        // Its band is the extremes before it, which the value is outside.
+        let mut d = detector();
+        let v = series
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| d.update_at(i as i64 * 300_000, Some(*v)).map(|v| (i, v)))
+            .find(|(i, _)| *i == LEARNT + 550)
+            .map(|(_, v)| v)
+            .unwrap();
+        assert!(v.upper.unwrap() < v.value, "{v:?}");
         // So does a new lowest value, but not one within the margin.
         let mut low = series.clone();
         low[LEARNT + 550] = -10.0;

@@ -113,15 +113,21 @@ impl DetectorConfig {
         }
     }
 
-    /// Points a detector takes in before it judges anything: a rule's window must
-    /// hold more than this.
+    /// Points a detector takes in before it judges one (of an ordinary series; the
+    /// novelty detector's records may come sooner): a rule's window must hold more.
     pub fn learning_points(&self) -> usize {
         match self {
             DetectorConfig::Threshold(_) => 0,
-            DetectorConfig::Ewma(c) => c.warmup,
+            DetectorConfig::Ewma(c) => c.warmup.max(1),
             DetectorConfig::Sigma(c) => 3.min(c.window),
             DetectorConfig::Quantile(c) => 4.min(c.window),
-            DetectorConfig::Novelty(c) => c.warmup,
+            DetectorConfig::Novelty(c) => {
+                // The first shape is complete after `shape_len` blocks; judging starts
+                // once `warmup` points' worth of shapes have been judged.
+                let block = c.block.max(1);
+                let shapes = c.warmup.max(1).div_ceil(block);
+                (block * (c.shape_len.max(1) - 1) + block * shapes).saturating_sub(1)
+            }
         }
     }
 

@@ -100,3 +100,29 @@ fn tiny_series_never_panic() {
         assert!(d.update(Some(f64::INFINITY)).is_none(), "{name}");
     }
 }
+
+/// `learning_points` is exactly how many points pass before the first verdict (a rule
+/// refuses a window that holds no more).
+#[test]
+fn learning_points_is_when_judging_starts() {
+    let mut configs = detectors();
+    for (block, shape_len, warmup) in [(1, 1, 1), (3, 5, 100), (2, 4, 7), (4, 2, 0)] {
+        configs.push((
+            "novelty variant",
+            DetectorConfig::Novelty(NoveltyConfig {
+                block,
+                shape_len,
+                warmup,
+                ..Default::default()
+            }),
+        ));
+    }
+    for (name, c) in configs {
+        let mut d = c.build();
+        // A steady series: nothing is a record, every detector judges it once ready.
+        let first = (0..5000)
+            .position(|i| d.update_at(i as i64 * 60_000, Some(50.0)).is_some())
+            .unwrap();
+        assert_eq!(first, c.learning_points(), "{name}: {c:?}");
+    }
+}

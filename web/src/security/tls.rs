@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
 use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
-use hostscope_core::serve::{limit_header_reads, until_shutdown};
+use hostscope_core::serve::{http1_with_header_timeout, until_shutdown};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
@@ -143,7 +143,8 @@ async fn read_server_config(
             .with_no_client_auth()
             .with_single_cert(certs, key)
             .map_err(|e| rejected(e.to_string()))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // HTTP/1.1 only: see `hostscope_core::serve::http1_with_header_timeout`.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 
@@ -192,8 +193,8 @@ pub async fn serve_tls_config(
 ) -> anyhow::Result<()> {
     let listener = listener.into_std()?;
     let handle = axum_server::Handle::new();
-    let mut server = axum_server::from_tcp_rustls(listener, tls.rustls)?.handle(handle.clone());
-    limit_header_reads(server.http_builder(), header_timeout);
+    let server = axum_server::from_tcp_rustls(listener, tls.rustls)?.handle(handle.clone());
+    let server = http1_with_header_timeout(server, header_timeout);
     Ok(until_shutdown(server.serve(app), handle, shutdown).await?)
 }
 
