@@ -231,12 +231,16 @@ impl Engine {
                 events: group.events.clone(),
             };
             if let Some(sink) = &self.sink {
-                if let Err(error) = sink.outbox.enqueue(&notification, &group.channels, now_ms) {
-                    tracing::error!(message = "cannot queue a notification; will retry", group = %group.group, %error);
-                    store.groups.push(group);
-                    continue;
+                match sink.outbox.enqueue(&notification, &group.channels, now_ms) {
+                    Err(error) => {
+                        tracing::error!(message = "cannot queue a notification; will retry", group = %group.group, %error);
+                        store.groups.push(group);
+                        continue;
+                    }
+                    // Already queued before a restart: nothing new to deliver.
+                    Ok(ids) if ids.is_empty() => {}
+                    Ok(_) => sink.wake.notify_one(),
                 }
-                sink.wake.notify_one();
             }
             cycle.notifications.push((notification, group.channels));
         }

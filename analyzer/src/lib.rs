@@ -266,7 +266,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyh
         ]);
         let cycle = engine.evaluate(now).await;
         for (notification, channels) in &cycle.notifications {
-            tracing::info!(message = "notification queued", group = %notification.group, events = notification.events.len(), channels = ?channels);
+            tracing::info!(message = "notification due", group = %notification.group, events = notification.events.len(), channels = ?channels);
         }
         // Sleep to the next multiple of the interval (cycles line up across restarts).
         let next = (now / interval_ms + 1) * interval_ms;

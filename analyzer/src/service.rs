@@ -167,8 +167,9 @@ pub async fn make_report(ctx: &ReportContext, job: ReportJob<'_>) -> anyhow::Res
     })
 }
 
-/// Run the scheduled reports until stopped. Reports due while the analyzer was down
-/// are not made up afterwards.
+/// Run the scheduled reports until stopped. At start, the latest report each schedule
+/// missed while the analyzer was down is made (retried a few times if, say, InfluxDB
+/// is not up yet).
 pub async fn schedule_reports(
     reports: Vec<ReportSettings>,
     ctx: ReportContext,
@@ -187,11 +188,23 @@ pub async fn schedule_reports(
         }
     };
     for (i, due) in report::missed(&reports, &made, start) {
-        if *stop.borrow() {
-            return;
-        }
         tracing::info!(message = "making up a report missed while the analyzer was down", report = %reports[i].name, due_ms = due);
-        send_scheduled(&ctx, &reports[i], due).await;
+        let mut wait = Duration::from_secs(30);
+        for attempt in 1..=5 {
+            if send_scheduled(&ctx, &reports[i], due).await || stored(&ctx, &reports[i], due) {
+                break;
+            }
+            if attempt == 5 {
+                tracing::error!(message = "missed report not made; giving up", report = %reports[i].name);
+                break;
+            }
+            let until =
+                now_ms().saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+            if sleep_until(until, None, &mut stop).await {
+                return;
+            }
+            wait *= 2;
+        }
     }
     let mut next: Vec<i64> = reports.iter().map(|r| r.next_due(start)).collect();
     loop {
@@ -206,11 +219,23 @@ pub async fn schedule_reports(
     }
 }
 
-/// Make and mail the report `r` due at `due`; failures are logged.
-async fn send_scheduled(ctx: &ReportContext, r: &ReportSettings, due: i64) {
+/// Whether the report `r` due at `due` is in the store (made, whatever became of its
+/// mail).
+fn stored(ctx: &ReportContext, r: &ReportSettings, due: i64) -> bool {
+    let Some(range) = r.range_at(due) else {
+        return true; // nothing to retry
+    };
+    ctx.store.list().is_ok_and(|made| {
+        made.iter()
+            .any(|m| m.name.as_deref() == Some(r.name.as_str()) && m.end_ms >= range.end_ms)
+    })
+}
+
+/// Make and mail the report `r` due at `due`; failures are logged. True when sent.
+async fn send_scheduled(ctx: &ReportContext, r: &ReportSettings, due: i64) -> bool {
     let Some(range) = r.range_at(due) else {
         tracing::error!(message = "report period out of range", report = %r.name);
-        return;
+        return false;
     };
     let mut errors = hostscope_core::config::ConfigErrors::new("report");
     let to = parse_mailboxes("to", &r.to, &mut errors);
@@ -224,8 +249,12 @@ async fn send_scheduled(ctx: &ReportContext, r: &ReportSettings, due: i64) {
     };
     match make_report(ctx, job).await {
         Ok(o) => {
-            tracing::info!(message = "report sent", report = %r.name, id = %o.id, recipients = o.recipients)
+            tracing::info!(message = "report sent", report = %r.name, id = %o.id, recipients = o.recipients);
+            true
         }
-        Err(error) => tracing::error!(message = "report failed", report = %r.name, %error),
+        Err(error) => {
+            tracing::error!(message = "report failed", report = %r.name, %error);
+            false
+        }
     }
 }

@@ -185,7 +185,7 @@ async fn a_token_guards_everything_but_healthz() {
         let resp = api
             .http
             .get(url(path))
-            .bearer_auth(TOKEN)
+            .header("authorization", format!("bearer {TOKEN}"))
             .send()
             .await
             .unwrap();

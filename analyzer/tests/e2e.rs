@@ -102,7 +102,7 @@ struct Analyzer(Child);
 
 impl Analyzer {
     fn start(config: &Path) -> Self {
-        let child = Command::new(BIN)
+        let child = hostscope_tests::dies_with_the_test(BIN)
             .arg("--config")
             .arg(config)
             .env("RUST_LOG", "info")
@@ -432,13 +432,19 @@ async fn a_scheduled_report_missed_while_down_is_made_at_start() {
     );
     analyzer.kill();
     // Made once: a restart finds it made. (The check runs right at start; once the
-    // API answers, a second more would let a wrong mail go out.)
+    // API answers, a few seconds more would let a wrong report be stored and mailed.)
     let analyzer = Analyzer::start(&cfg);
     until(Duration::from_secs(30), "the API", async || {
         alerts(port).await.is_some()
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
     analyzer.kill();
     assert_eq!(smtp.messages().len(), 1);
+    let kept = std::fs::read_dir(&store)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .count();
+    assert_eq!(kept, 2, "yesterday's and today's");
 }

@@ -2,7 +2,7 @@
 //! process is SIGKILLed (a timeout, an OOM kill) and never runs its `Drop`s.
 
 use std::io::BufRead as _;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// Whether process `pid` is gone (or a zombie nobody has reaped yet).
@@ -16,15 +16,27 @@ fn gone(pid: u32) -> bool {
     }
 }
 
+/// The holder process, killed when the test ends however it ends.
+struct Holder(std::process::Child);
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn servers_die_with_a_killed_test() {
-    let mut holder = Command::new(env!("CARGO_BIN_EXE_hold-servers"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let mut holder = Holder(
+        hostscope_tests::dies_with_the_test(env!("CARGO_BIN_EXE_hold-servers"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
     let mut line = String::new();
-    std::io::BufReader::new(holder.stdout.take().unwrap())
+    std::io::BufReader::new(holder.0.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
     let pids: Vec<u32> = line
@@ -33,8 +45,8 @@ fn servers_die_with_a_killed_test() {
         .collect();
     assert_eq!(pids.len(), 2, "{line:?}");
     assert!(pids.iter().all(|p| !gone(*p)), "both servers run");
-    holder.kill().unwrap(); // SIGKILL
-    holder.wait().unwrap();
+    holder.0.kill().unwrap(); // SIGKILL
+    holder.0.wait().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while !pids.iter().all(|p| gone(*p)) {
         assert!(Instant::now() < deadline, "still running: {pids:?}");

@@ -20,7 +20,8 @@ pub struct TestInflux {
 }
 
 impl TestInflux {
-    /// Start a server without authentication.
+    /// Start a server without authentication, from the test's own thread (see
+    /// [`crate::dies_with_the_test`]).
     pub fn start() -> Self {
         Self::start_with(false)
     }

@@ -36,7 +36,9 @@ pub fn require_program(program: &str, install_hint: &str) -> std::path::PathBuf 
 /// A command that runs `program` so that the kernel kills it when the thread that
 /// started it ends, even if the test process is SIGKILLed and never runs its `Drop`s
 /// (util-linux `setpriv --pdeathsig`: without `unsafe`, Rust cannot set the signal
-/// between fork and exec itself). Start servers from the test's own thread.
+/// between fork and exec itself). Start servers from the test's own thread (the body
+/// of a `#[test]` or `#[tokio::test]`), never from `spawn_blocking` or a thread that
+/// ends before the test: its end would kill the server mid-test.
 pub fn dies_with_the_test(program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
     let setpriv = require_program("setpriv", "apt-get install util-linux");
     let mut command = std::process::Command::new(setpriv);

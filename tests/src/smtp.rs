@@ -40,7 +40,8 @@ pub struct TestSmtp {
 }
 
 impl TestSmtp {
-    /// Start a plain server and wait until it greets with `220`.
+    /// Start a plain server and wait until it greets with `220`, from the test's own
+    /// thread (see [`crate::dies_with_the_test`]).
     pub fn start() -> Self {
         Self::start_with(SmtpSecurity::Plain)
     }

@@ -155,7 +155,7 @@ impl Auth {
             limiter: LoginLimiter::new(settings.login_attempts_per_minute),
             clock: RwLock::new(clock),
             session_ttl: settings.session_ttl,
-            secure_cookies: settings.tls.is_some(),
+            secure_cookies: settings.secure_cookies,
             hashing: Semaphore::new(MAX_PARALLEL_HASHES),
         }
     }

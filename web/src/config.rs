@@ -37,6 +37,9 @@ pub struct WebConfig {
     pub session_ttl: Option<HumanDuration>,
     /// How long a client has to send a request's headers. Default 30s.
     pub header_read_timeout: Option<HumanDuration>,
+    /// Session cookie for HTTPS only (`Secure`, named `__Host-hs_session`). Default:
+    /// on with `tls_cert`; turn it on behind a proxy that terminates TLS.
+    pub secure_cookies: Option<bool>,
     /// `en` or `zh-CN`, for visitors whose browser asks for neither. Default `en`.
     pub default_language: Option<String>,
     /// Failed logins allowed per client address per minute. Default 5.
@@ -82,6 +85,7 @@ pub struct WebSettings {
     pub max_range: Duration,
     pub session_ttl: Duration,
     pub header_read_timeout: Duration,
+    pub secure_cookies: bool,
     pub default_language: String,
     pub login_attempts_per_minute: u32,
     pub analyzer_url: Option<Url>,
@@ -224,6 +228,7 @@ impl WebConfig {
         {
             errors.push("web.header_read_timeout", "must be between 1s and 10m");
         }
+        let secure_cookies = self.secure_cookies.unwrap_or(tls.is_some());
         Some(WebSettings {
             listen: listen?,
             users,
@@ -233,6 +238,7 @@ impl WebConfig {
             max_range,
             session_ttl,
             header_read_timeout,
+            secure_cookies,
             default_language,
             login_attempts_per_minute: self.login_attempts_per_minute.unwrap_or(5).max(1),
             analyzer_url,

@@ -1541,8 +1541,11 @@ async fn the_web_sends_the_analyzers_token() {
     let (status, body) = bare.post(&session, "/api/v1/alerts/nope/ack", "").await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     assert!(names_the_key(&body), "{body}");
-    let (status, _) = bare.get("/api/v1/reports").await;
-    assert!(status.is_server_error(), "{status}");
+    for list in ["/api/v1/reports", "/api/v1/alerts"] {
+        let (status, body) = bare.get(list).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{list}");
+        assert!(names_the_key(&body), "{list}: {body}");
+    }
     let resp = bare.raw("/reports/1790000000000").await;
     assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
     let body: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();

@@ -728,6 +728,63 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     web.stop().await.unwrap();
 }
 
+/// `web.secure_cookies`: on with TLS, and on demand behind a proxy that ends TLS.
+#[tokio::test]
+async fn secure_cookies_follow_tls_or_the_setting() {
+    let validated = |json: &str| {
+        let config: WebConfig = serde_json::from_str(json).unwrap();
+        let mut errors = ConfigErrors::new("test");
+        let web = config.validate(&mut errors).unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        web.secure_cookies
+    };
+    assert!(!validated("{}"));
+    assert!(validated(r#"{"tls_cert": "a.crt", "tls_key": "a.key"}"#));
+    assert!(validated(r#"{"secure_cookies": true}"#));
+    assert!(!validated(
+        r#"{"tls_cert": "a.crt", "tls_key": "a.key", "secure_cookies": false}"#
+    ));
+
+    // Behind a TLS proxy: plain HTTP here, but the cookie is for HTTPS only.
+    let influx = TestInflux::start();
+    let web = Web::start(settings(&influx, |w| w.secure_cookies = true)).await;
+    let client = client();
+    let resp = login_response(&client, &web, USER, PASSWORD).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (pair, attributes) = session_cookie(resp.headers());
+    assert!(pair.starts_with("__Host-hs_session="), "{pair}");
+    assert!(attributes.contains(&"Secure".to_owned()), "{attributes:?}");
+    // Logging out clears that cookie.
+    let id = pair.strip_prefix("__Host-hs_session=").unwrap();
+    let csrf = json(
+        client
+            .get(web.url("/api/v1/session"))
+            .header("cookie", &pair)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resp = client
+        .post(web.url("/api/v1/logout"))
+        .header("cookie", format!("__Host-hs_session={id}"))
+        .header(hostscope_web::auth::CSRF_HEADER, csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let (pair, attributes) = session_cookie(resp.headers());
+    assert_eq!(pair, "__Host-hs_session=");
+    assert!(
+        attributes.contains(&"Max-Age=0".to_owned()),
+        "{attributes:?}"
+    );
+    web.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn security_headers_on_every_response() {
     let influx = TestInflux::start();
@@ -861,7 +918,8 @@ async fn tls_serves_secure_cookies_and_reloads_on_sighup() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key, first) = write_self_signed(dir.path(), "server");
     let web = Web::start(settings(&influx, |w| {
-        w.tls = Some((cert.clone(), key.clone()))
+        w.tls = Some((cert.clone(), key.clone()));
+        w.secure_cookies = true; // as validation sets it with tls_cert
     }))
     .await;
     let client = tls_client(&first, web.port());
@@ -1049,6 +1107,12 @@ fn hash_password_on_a_terminal_prompts_and_does_not_echo() {
     }
     let shown = String::from_utf8_lossy(&shown);
     assert!(!shown.contains("typed-in-secret"), "echoed: {shown:?}");
+    // And the terminal echoes again afterwards.
+    let modes = rustix::termios::tcgetattr(&master).unwrap().local_modes;
+    assert!(
+        modes.contains(rustix::termios::LocalModes::ECHO),
+        "{modes:?}"
+    );
 }
 
 #[test]

@@ -14,8 +14,10 @@
 //! already waiting, or sent or given up within [`NOTIFIED_KEPT`], is left out of a
 //! later [`Outbox::enqueue`]. So when the analyzer crashes after queuing a group but
 //! before saving its state, and judges the same steps again after the restart, nothing
-//! is sent twice. What was sent is remembered in `<state_dir>/notified/`, one empty
-//! file per (channel, event), written before the delivery's own file is removed.
+//! is sent twice. What was sent is remembered in `<state_dir>/notified/`, one small
+//! file per (channel, event) holding when, synced before the delivery's own file is
+//! removed. (nodata events are timed by the wall clock, so a nodata transition judged
+//! again after such a crash is a new event and can be sent twice.)
 //!
 //! Time comes from the caller (`now_ms`), so tests need no sleeping.
 //!
@@ -108,8 +110,10 @@ struct Index {
     pending: BTreeMap<String, Meta>,
     /// Keys of the events waiting, sent or given up (see [`event_key`]).
     queued: BTreeSet<String>,
-    /// When `<state_dir>/notified` was last pruned (unix ms).
-    pruned_ms: i64,
+    /// When `<state_dir>/notified` was last pruned (unix ms); `None` until the first
+    /// delivery after opening (which does not prune: right after a restart is when
+    /// the keys matter most).
+    pruned_ms: Option<i64>,
     next_seq: u64,
     stats: OutboxStats,
 }
@@ -393,7 +397,9 @@ impl Outbox {
             fs::create_dir_all(&self.notified)?;
             for e in &entry.notification.events {
                 let key = event_key(&entry.channel, e);
-                fs::write(self.notified.join(&key), now_ms.to_string())?;
+                let mut f = fs::File::create(self.notified.join(&key))?;
+                f.write_all(now_ms.to_string().as_bytes())?;
+                f.sync_all()?;
             }
             fs::File::open(&self.notified)?.sync_all()
         };
@@ -403,10 +409,13 @@ impl Outbox {
         // At most once an hour: pruning reads every file.
         {
             let mut index = self.lock();
-            if now_ms - index.pruned_ms < 3_600_000 {
+            let due = index.pruned_ms.is_some_and(|at| now_ms - at >= 3_600_000);
+            if index.pruned_ms.is_none() || due {
+                index.pruned_ms = Some(now_ms);
+            }
+            if !due {
                 return;
             }
-            index.pruned_ms = now_ms;
         }
         let kept = i64::try_from(NOTIFIED_KEPT.as_millis()).unwrap_or(i64::MAX);
         let forgotten = prune_notified(&self.notified, now_ms.saturating_sub(kept));
@@ -454,19 +463,26 @@ fn load_notified(dir: &Path) -> Result<BTreeSet<String>, NotifyError> {
     Ok(keys)
 }
 
-/// Remove the keys in `dir` noted before `cutoff_ms` (the time written in each file);
-/// returns them.
+/// Remove the keys in `dir` noted before `cutoff_ms` (the time written in each file,
+/// or its modification time if that cannot be read); returns them.
 fn prune_notified(dir: &Path, cutoff_ms: i64) -> Vec<String> {
     let Ok(listing) = fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut gone = Vec::new();
     for entry in listing.flatten() {
-        let at = fs::read_to_string(entry.path())
+        let written = fs::read_to_string(entry.path())
             .ok()
             .and_then(|t| t.trim().parse::<i64>().ok());
-        // Unreadable: treat as old.
-        if at.is_none_or(|at| at < cutoff_ms) && fs::remove_file(entry.path()).is_ok() {
+        let modified = || {
+            let m = entry.metadata().ok()?.modified().ok()?;
+            let ms = m.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis();
+            i64::try_from(ms).ok()
+        };
+        let Some(at) = written.or_else(modified) else {
+            continue;
+        };
+        if at < cutoff_ms && fs::remove_file(entry.path()).is_ok() {
             gone.push(entry.file_name().to_string_lossy().into_owned());
         }
     }
@@ -515,6 +531,30 @@ fn quarantine(path: &Path, error: &str, stats: &mut OutboxStats) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ledger_forgets_only_what_is_old() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = 86_400_000;
+        let now = 10 * day;
+        fs::write(dir.path().join("old"), (now - 3 * day).to_string()).unwrap();
+        fs::write(dir.path().join("recent"), (now - day).to_string()).unwrap();
+        // Unreadable (a torn write): judged by its modification time, which is now.
+        fs::write(dir.path().join("torn"), "").unwrap();
+        let real_now = i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis(),
+        )
+        .unwrap();
+        assert_eq!(prune_notified(dir.path(), now - 2 * day), ["old"]);
+        assert_eq!(prune_notified(dir.path(), real_now - day), ["recent"]);
+        assert_eq!(
+            load_notified(dir.path()).unwrap(),
+            BTreeSet::from(["torn".to_owned()])
+        );
+    }
 
     #[test]
     fn backoff_doubles_to_the_cap_with_jitter() {

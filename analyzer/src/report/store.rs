@@ -221,8 +221,21 @@ impl ReportStore {
 
     /// Removes the oldest reports beyond `keep`: metadata first, so a half-removed
     /// report is never listed.
+    /// Drop the oldest beyond `keep`, but never a schedule's newest report: it is how
+    /// the scheduler knows, after a restart, which due time it made last.
     fn prune(&self) -> Result<(), StoreError> {
-        for meta in self.list()?.iter().skip(self.keep) {
+        let mut newest_of = std::collections::BTreeSet::new();
+        let list = self.list()?; // newest first
+        let doomed: Vec<&ReportMeta> = list
+            .iter()
+            .enumerate()
+            .filter(|(i, m)| {
+                let newest = m.name.as_ref().is_some_and(|n| newest_of.insert(n.clone()));
+                *i >= self.keep && !newest
+            })
+            .map(|(_, m)| m)
+            .collect();
+        for meta in doomed {
             for path in [self.json_path(&meta.id), self.html_path(&meta.id)] {
                 match fs::remove_file(&path) {
                     Ok(()) => {}
@@ -389,6 +402,27 @@ mod tests {
         fs::write(store.dir().join("1.json"), "{").unwrap();
         assert_eq!(store.list().unwrap().len(), 3);
         assert!(matches!(store.load("1"), Err(StoreError::Json { .. })));
+    }
+
+    #[test]
+    fn each_schedules_newest_report_outlives_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ReportStore::new(dir.path()).with_keep(2);
+        let save = |t: i64, name: Option<&str>| {
+            store
+                .save(t, name, Language::En, &data(), &content("s"))
+                .unwrap()
+                .id
+        };
+        save(1_000, Some("weekly"));
+        save(2_000, Some("weekly"));
+        for t in 3..8 {
+            save(t * 1_000, Some("hourly"));
+        }
+        save(9_000, None);
+        let listed: Vec<String> = store.list().unwrap().into_iter().map(|m| m.id).collect();
+        // The newest two, and the weekly schedule's newest.
+        assert_eq!(listed, ["9000", "7000", "2000"]);
     }
 
     #[test]

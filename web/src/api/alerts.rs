@@ -81,6 +81,17 @@ pub(super) fn unavailable() -> Response {
 pub(super) const TOKEN_REFUSED: &str =
     "the analyzer refused this web's token: web.analyzer_token must be its analyzer.api_token";
 
+/// The answer when reading a list from the analyzer failed with `error`: a refused
+/// token names the key (502); anything else is the analyzer being unavailable (503).
+pub(super) fn list_failed(error: &str) -> Response {
+    tracing::warn!(message = "analyzer unavailable", %error);
+    if error.contains(TOKEN_REFUSED) {
+        error_response(StatusCode::BAD_GATEWAY, TOKEN_REFUSED)
+    } else {
+        unavailable()
+    }
+}
+
 pub(super) fn not_configured() -> Response {
     error_response(StatusCode::SERVICE_UNAVAILABLE, "no analyzer configured")
 }
@@ -97,10 +108,7 @@ pub async fn alerts(State(state): State<AppState>, raw: RawParams) -> Result<Res
     Ok(match fetch_alerts(&state).await {
         Ok(None) => Json(json!({ "source": "none", "alerts": [] })).into_response(),
         Ok(Some(list)) => Json(json!({ "source": "analyzer", "alerts": list })).into_response(),
-        Err(error) => {
-            tracing::warn!(message = "analyzer unavailable", %error);
-            unavailable()
-        }
+        Err(error) => list_failed(&error),
     })
 }
 

@@ -23,7 +23,8 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::alerts::{
-    analyzer_url, error_response, not_configured, to_analyzer, unavailable, TOKEN_REFUSED,
+    analyzer_url, error_response, list_failed, not_configured, to_analyzer, unavailable,
+    TOKEN_REFUSED,
 };
 use super::params::{Params, RawParams};
 use crate::error::AppError;
@@ -136,10 +137,7 @@ pub async fn reports(State(state): State<AppState>, raw: RawParams) -> Result<Re
     Ok(match fetch_reports(&state).await {
         Ok(None) => Json(json!({ "source": "none", "reports": [] })).into_response(),
         Ok(Some(list)) => Json(json!({ "source": "analyzer", "reports": list })).into_response(),
-        Err(error) => {
-            tracing::warn!(message = "analyzer unavailable", %error);
-            unavailable()
-        }
+        Err(error) => list_failed(&error),
     })
 }
 
