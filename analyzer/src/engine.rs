@@ -569,6 +569,7 @@ fn observation(v: Verdict) -> Observation {
         score: v.score,
         reason: v.reason,
         severity: v.severity,
+        anchor_ms: None,
     }
 }
 
@@ -605,6 +606,7 @@ fn forest_observation(
         reason,
         breached,
         severity: None,
+        anchor_ms: None,
     })
 }
 
@@ -632,6 +634,7 @@ fn silence_observation(age_ms: i64, after: Duration, last_ms: Option<i64>) -> Ob
         reason,
         breached,
         severity: None,
+        anchor_ms: last_ms,
     }
 }
 
@@ -833,6 +836,7 @@ fn event_of(record: &AlertRecord, rule: &Rule, kind: EventKind, at_ms: i64) -> A
         reason: band.map(|o| o.reason.clone()).unwrap_or_default(),
         at_ms,
         since_ms: record.lifecycle.breach_since_ms.unwrap_or(at_ms),
+        anchor_ms: last.and_then(|o| o.anchor_ms),
         flapping: record.lifecycle.flapping,
     }
 }

@@ -29,6 +29,11 @@ pub struct Observation {
     pub breached: bool,
     /// The detector's severity for a breach (threshold levels).
     pub severity: Option<Severity>,
+    /// The data time it is about when the step itself is wall-clock time: a nodata
+    /// observation's last point. Keys its notifications, so that judging it again
+    /// after a crash finds the same event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor_ms: Option<i64>,
 }
 
 /// One alert: a rule applied to one series (one host, or one host and `group_by`

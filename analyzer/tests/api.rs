@@ -65,6 +65,7 @@ async fn start_with(token: Option<&str>) -> Api {
             reason: "95.5 is above the critical bound 90".into(),
             breached: true,
             severity: None,
+            anchor_ms: None,
         });
         a.severity = hostscope_core::detect::Severity::Critical;
         store.alerts.insert(id, a);

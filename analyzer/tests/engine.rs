@@ -627,9 +627,11 @@ async fn a_firing_warning_escalates_to_critical() {
     );
 }
 
-/// The analyzer queues a notification, then crashes before it saves its state: after
-/// the restart it judges the same steps again and finds the same transition, but the
-/// outbox already holds it, so it is not queued (or sent) twice.
+/// The analyzer queues notifications, then crashes before it saves its state: after
+/// the restart it judges the same steps again and finds the same transitions, but the
+/// outbox already holds them, so nothing is queued (or sent) twice. That holds for the
+/// nodata rule too, whose steps are wall-clock time: judged a minute later, its event
+/// is still the same one (keyed by the host's last point).
 #[tokio::test]
 async fn a_crash_between_queuing_and_saving_queues_nothing_twice() {
     use hostscope_analyzer::engine::Sink;
@@ -639,34 +641,43 @@ async fn a_crash_between_queuing_and_saving_queues_nothing_twice() {
     let influx = TestInflux::start();
     let client = influx.client(DB).await;
     let base = base_time();
-    let lines: Vec<String> = (-60..0)
-        .map(|i| {
-            cpu_line(
-                "web-1",
-                base + i * MIN,
-                if i >= -10 { 95.0 } else { normal(i) },
-            )
-        })
-        .collect();
+    let mut lines = Vec::new();
+    for i in -60..0 {
+        let t = base + i * MIN;
+        lines.push(cpu_line(
+            "web-1",
+            t,
+            if i >= -10 { 95.0 } else { normal(i) },
+        ));
+        if i < -15 {
+            lines.push(cpu_line("web-2", t, normal(i)));
+        }
+    }
     write(&client, &lines).await;
     let state = tempfile::tempdir().unwrap();
-    let rules = rules_from(CPU_RULE, &["email"]);
-    let run = async |rules: Vec<Rule>| {
+    let rules = rules_from(&threshold_rules(), &["email"]);
+    let run = async |rules: Vec<Rule>, now: i64| {
         let outbox = Arc::new(Outbox::open(state.path()).unwrap());
         let mut e = engine(&client, rules, state.path(), Duration::ZERO, GroupBy::Host);
         e.set_sink(Sink {
             outbox: outbox.clone(),
             wake: Arc::new(tokio::sync::Notify::new()),
         });
-        let cycle = e.evaluate(base).await;
+        let cycle = e.evaluate(now).await;
         (events(&cycle), outbox.len())
     };
-    let (first, queued) = run(rules.clone()).await;
-    assert_eq!(first, vec![ev("cpu-high", "web-1", EventKind::Firing)]);
-    assert_eq!(queued, 1);
+    let (first, queued) = run(rules.clone(), base).await;
+    assert_eq!(
+        first,
+        vec![
+            ev("cpu-high", "web-1", EventKind::Firing),
+            ev("host-silent", "web-2", EventKind::Firing),
+        ]
+    );
+    assert_eq!(queued, 2, "one delivery per host");
     // The crash: the state saved after queuing is lost.
     std::fs::remove_file(state.path().join("alerts.json")).unwrap();
-    let (again, queued) = run(rules).await;
-    assert_eq!(again, first, "the same transition is found again");
-    assert_eq!(queued, 1, "and not queued a second time");
+    let (again, queued) = run(rules, base + MIN).await;
+    assert_eq!(again, first, "the same transitions are found again");
+    assert_eq!(queued, 2, "and not queued a second time");
 }

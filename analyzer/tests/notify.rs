@@ -41,6 +41,7 @@ fn event(rule: &str, host: &str, kind: EventKind) -> AlertEvent {
         reason: "97.5 高于 EWMA 区间 [10, 80]".into(),
         at_ms: NOW,
         since_ms: NOW - 300_000,
+        anchor_ms: None,
         flapping: false,
     }
 }

@@ -134,6 +134,10 @@ pub struct AlertEvent {
     pub at_ms: i64,
     /// When the alert started: the breach began (unix ms).
     pub since_ms: i64,
+    /// The data time the transition is about, where `at_ms` is wall-clock time (a
+    /// nodata alert's last point): what makes it the same event when judged again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor_ms: Option<i64>,
     #[serde(default)]
     pub flapping: bool,
 }

@@ -16,8 +16,8 @@
 //! before saving its state, and judges the same steps again after the restart, nothing
 //! is sent twice. What was sent is remembered in `<state_dir>/notified/`, one small
 //! file per (channel, event) holding when, synced before the delivery's own file is
-//! removed. (nodata events are timed by the wall clock, so a nodata transition judged
-//! again after such a crash is a new event and can be sent twice.)
+//! removed. A nodata alert's steps are wall-clock time, so its events are keyed by the
+//! host's last point (`anchor_ms`) instead.
 //!
 //! Time comes from the caller (`now_ms`), so tests need no sleeping.
 //!
@@ -37,7 +37,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::config::RetryPolicy;
-use super::{AlertEvent, Notification, Notifier, NotifyError};
+use super::{AlertEvent, EventKind, Notification, Notifier, NotifyError};
 use crate::state::stable_id;
 
 const FILE_VERSION: u32 = 1;
@@ -45,11 +45,17 @@ const FILE_VERSION: u32 = 1;
 /// How long a sent event is remembered, so that it is not queued again.
 pub const NOTIFIED_KEPT: Duration = Duration::from_secs(48 * 3600);
 
-/// The key of `event` on `channel`: what makes it the same delivery again.
+/// The key of `event` on `channel`: what makes it the same delivery again. Firing and
+/// resolution are keyed by their data time (`anchor_ms` where the step is wall-clock
+/// time); reminders by when they were due, each its own.
 fn event_key(channel: &str, event: &AlertEvent) -> String {
     let kind = serde_json::to_string(&event.kind).unwrap_or_default();
     let severity = serde_json::to_string(&event.severity).unwrap_or_default();
-    let at = event.at_ms.to_string();
+    let at = match event.kind {
+        EventKind::Reminder => event.at_ms,
+        EventKind::Firing | EventKind::Resolved => event.anchor_ms.unwrap_or(event.at_ms),
+    }
+    .to_string();
     stable_id(&[channel, &event.id, &kind, &at, &severity])
 }
 

@@ -708,6 +708,7 @@ mod tests {
             reason: "97.5 above the EWMA band [10, 80]".into(),
             at_ms: 1_714_565_100_000,    // 2024-05-01 12:05:00 UTC
             since_ms: 1_714_564_800_000, // 12:00:00
+            anchor_ms: None,
             flapping: false,
         }
     }

@@ -410,6 +410,7 @@ mod tests {
                 reason: "91 above 90".into(),
                 at_ms: 1_700_000_000_000,
                 since_ms: 1_700_000_000_000,
+                anchor_ms: None,
                 flapping: false,
             }],
         }
