@@ -1179,6 +1179,13 @@ async fn fake_analyzer(
         )
         .route("/api/v1/alerts/{id}/ack", post(handler.clone()))
         .route("/api/v1/silences", post(handler));
+    let (url, tx) = serve_until_stopped(app).await;
+    (url, seen, tx)
+}
+
+/// Serve `app` on a free loopback port until the returned sender is used or dropped;
+/// its base URL (with a trailing slash).
+async fn serve_until_stopped(app: axum::Router) -> (String, tokio::sync::oneshot::Sender<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -1190,7 +1197,7 @@ async fn fake_analyzer(
             .await
             .unwrap();
     });
-    (url, seen, tx)
+    (url, tx)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1387,17 +1394,7 @@ impl Analyzer {
                 }
             },
         ));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/", listener.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
-        });
+        let (url, tx) = serve_until_stopped(app).await;
         Analyzer {
             url,
             seen,
